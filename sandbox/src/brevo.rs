@@ -1,0 +1,1 @@
+//! Brevo-like server (see the module docs once written).

@@ -1,0 +1,1 @@
+//! Stripe-like server (see the module docs once written).

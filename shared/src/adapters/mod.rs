@@ -1,0 +1,9 @@
+//! Adapters: the code that talks to the outside world, each behind a port
+//! trait from [`crate::ports`].
+
+pub mod brevo_http;
+pub mod memory;
+pub mod rate_limit;
+pub mod secrets;
+pub mod sqs;
+pub mod stripe_http;

@@ -1,0 +1,1 @@
+//! Placeholder library so the end-to-end test crate is a workspace member; the tests live in `tests/tests/`.
