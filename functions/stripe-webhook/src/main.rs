@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let queue_url = config::required(&env, config::QUEUE_URL)?;
     let tolerance = config::webhook_tolerance(&env)?;
     let source = SecretSource::from_env(&env, config::STRIPE_WEBHOOK_SECRET)?;
-    let aws = aws_config::load_from_env().await;
+    let aws = shared::adapters::aws::load().await;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url);
     let secret = LazySecret::new(config::STRIPE_WEBHOOK_SECRET, source, Some(aws));
     let app = App::new(queue, SystemClock, secret, tolerance);

@@ -1,6 +1,7 @@
 //! Adapters: the code that talks to the outside world, each behind a port
 //! trait from [`crate::ports`].
 
+pub mod aws;
 pub mod brevo_http;
 pub mod memory;
 pub mod rate_limit;
