@@ -1,1 +1,98 @@
-//! Placeholder library so the end-to-end test crate is a workspace member; the tests live in `tests/tests/`.
+//! Helpers for the end-to-end tests in `tests/tests/`: the moto endpoint and
+//! AWS configuration that `scripts/test` provides, the venv's Python, unique
+//! resource names, and a log capture to prove what never reaches a log.
+//!
+//! Tests that need moto or the venv are `#[ignore = "…"]` so a bare
+//! `cargo test` stays green offline; `scripts/test` runs them all
+//! (`--run-ignored all`) with `AWS_ENDPOINT_URL` and `STRIPE_BREVO_PYTHON` set.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The moto endpoint; panics with a clear message when not run by `scripts/test`.
+pub fn moto_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL is not set: run this test through scripts/test, which starts moto")
+}
+
+/// SDK configuration pointing at moto with dummy credentials.
+pub async fn aws() -> aws_config::SdkConfig {
+    let _ = moto_endpoint();
+    shared::adapters::aws::load().await
+}
+
+/// SDK configuration pointing at a closed loopback port (an outage).
+pub async fn aws_unreachable() -> aws_config::SdkConfig {
+    let port = closed_port();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .timeout_config(shared::adapters::aws::timeouts())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .load()
+        .await
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+/// The venv's Python (with `stripe` installed); panics when not run by `scripts/test`.
+pub fn python() -> String {
+    std::env::var("STRIPE_BREVO_PYTHON").expect("STRIPE_BREVO_PYTHON is not set: run this test through scripts/test, which creates the venv")
+}
+
+/// A name unique within this test process and run, for queues and tables.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{}-{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Creates an SQS queue on moto and returns its URL.
+pub async fn create_queue(aws: &aws_config::SdkConfig, name: &str) -> String {
+    aws_sdk_sqs::Client::new(aws)
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("moto creates the queue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned()
+}
+
+/// Everything logged while it is installed, at every level.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    /// A subscriber writing every level, with spans, into this capture.
+    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let me = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || me.clone())
+            .finish()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -88,8 +88,46 @@ fn valid_token(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Deepest nesting accepted. Real Stripe events nest well under 20 levels;
+/// the consumer's parser refuses beyond 128, so refuse early here.
+pub const MAX_DEPTH: usize = 64;
+
+/// True when arrays/objects nest deeper than `limit` (strings are skipped).
+fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses and validates an envelope without materialising `data.object`.
 pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope<'_>, EnvelopeError> {
+    if nests_deeper_than(body, MAX_DEPTH) {
+        return Err(EnvelopeError::NotAnEvent("JSON nests too deeply"));
+    }
     let raw: RawEnvelope<'_> = serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.classify_name()))?;
     let kind = match raw.object.as_deref() {
         Some("event") => EventKind::Snapshot,
@@ -197,6 +235,13 @@ mod tests {
         ] {
             assert!(parse_envelope(body).is_err(), "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn nesting_depth_ignores_brackets_inside_strings() {
+        assert!(!nests_deeper_than(br#"{"a":"[[[[[[[[[[\"[[[["}"#, 2));
+        assert!(nests_deeper_than(br#"{"a":[[{"b":1}]]}"#, 3));
+        assert!(!nests_deeper_than(br#"{"a":[[{"b":1}]]}"#, 4));
     }
 
     #[test]
