@@ -15,5 +15,6 @@ pub mod pipeline;
 pub mod ports;
 pub mod settings;
 pub mod telemetry;
+pub mod wiring;
 
 pub use error::{Error, Result};

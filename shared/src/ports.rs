@@ -135,3 +135,107 @@ impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
         (**self).now_unix()
     }
 }
+
+/// Result of trying to claim an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller owns the key until it completes or releases it.
+    Acquired,
+    /// The work was done already: do nothing.
+    AlreadyCompleted,
+    /// Another worker holds an unexpired in-progress claim: try again later.
+    InProgressElsewhere,
+}
+
+/// Idempotency records (Powertools-style): `claim` is a conditional insert
+/// that also takes over expired records and stale in-progress ones;
+/// `complete` marks done until `expires_at`; `release` deletes an in-progress
+/// claim after a failure so a retry can run. Expiry is compared by value, so
+/// correctness never depends on DynamoDB's TTL having deleted the item.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn claim(&self, key: &str, now: i64, in_progress_until: i64, expires_at: i64) -> Result<Claim, StoreError>;
+    async fn complete(&self, key: &str, expires_at: i64) -> Result<(), StoreError>;
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
+    async fn claim(&self, key: &str, now: i64, in_progress_until: i64, expires_at: i64) -> Result<Claim, StoreError> {
+        (**self).claim(key, now, in_progress_until, expires_at).await
+    }
+    async fn complete(&self, key: &str, expires_at: i64) -> Result<(), StoreError> {
+        (**self).complete(key, expires_at).await
+    }
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        (**self).release(key).await
+    }
+}
+
+/// A vendor API failure reduced to what the use cases decide on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteError {
+    pub retryable: bool,
+    /// Safe to log: never a key, a body or a raw e-mail address.
+    pub message: String,
+}
+
+impl RemoteError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { retryable: true, message: message.into() }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into() }
+    }
+}
+
+/// What the metrics need of one customer, as Stripe has it now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerState {
+    /// `None` when the customer is deleted or does not exist.
+    pub customer: Option<crate::domain::stripe::Customer>,
+    /// Every charge, balance transactions expanded.
+    pub charges: Vec<crate::domain::stripe::Charge>,
+    /// Every subscription (`status=all`), prices expanded, product names filled.
+    pub subscriptions: Vec<crate::domain::stripe::Subscription>,
+}
+
+/// The Stripe reads the consumer needs.
+#[async_trait]
+pub trait StripeApi: Send + Sync {
+    /// True for a live-mode key (`sk_live_`/`rk_live_`).
+    fn is_live(&self) -> bool;
+    /// Reloads a customer and what its metrics need (≈3 requests).
+    async fn customer_state(&self, customer_id: &str) -> Result<CustomerState, RemoteError>;
+    /// The customer of a charge (for disputes and refunds), if any.
+    async fn charge_customer(&self, charge_id: &str) -> Result<Option<String>, RemoteError>;
+}
+
+/// The Brevo writes the consumer needs.
+#[async_trait]
+pub trait BrevoApi: Send + Sync {
+    /// Creates the attributes missing in the account (cached after the first call).
+    async fn ensure_attributes(
+        &self,
+        types: &std::collections::BTreeMap<String, crate::domain::brevo::AttributeType>,
+    ) -> Result<(), RemoteError>;
+    /// Real-time upsert of one contact, lists included.
+    async fn upsert_contact(&self, contact: &crate::domain::brevo::ContactUpdate) -> Result<(), RemoteError>;
+    /// Bulk upsert (asynchronous import) of contacts that share `list_ids`.
+    async fn import_contacts(&self, contacts: &[crate::domain::brevo::ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError>;
+    /// Removes e-mails from a list (absent ones are not an error).
+    async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError>;
+    /// Sends events; the outer error fails all, the inner vector (same order)
+    /// says which single events failed.
+    async fn send_events(&self, events: &[crate::domain::brevo::BrevoEvent]) -> Result<Vec<Option<RemoteError>>, RemoteError>;
+    /// eCommerce order upsert (optional feature).
+    async fn upsert_order(&self, order: &crate::domain::brevo::BrevoOrder) -> Result<(), RemoteError>;
+}
+
+/// Where permanently failing messages go (the DLQ), so they are kept for
+/// inspection without being retried in vain.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    async fn dead_letter(&self, body: &str, event_id: Option<&str>, reason: &str) -> Result<(), QueueError>;
+}

@@ -1,5 +1,61 @@
-//! Placeholder until its issue lands: fails loudly rather than pretending.
-fn main() {
-    eprintln!("not implemented yet");
-    std::process::exit(2);
+//! `stripe-to-brevo`: consumes the SQS queue and pushes to Brevo.
+//! Wiring only; see `lib.rs` and `shared::pipeline::consume`. Cold init reads
+//! the environment and config and builds AWS clients (no network call); the
+//! vendor secrets are read on the first invocation and kept.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+use shared::adapters::brevo_http::BrevoClient;
+use shared::adapters::dynamodb::DynamoIdempotency;
+use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
+use shared::adapters::vendor_ports::StripeReader;
+use shared::config::{self, ProcessEnv};
+use shared::pipeline::consume::{ConsumeOptions, Consumer};
+use shared::ports::{DeadLetters, SystemClock};
+use shared::wiring::{self, Secrets};
+use tokio::sync::OnceCell;
+
+type App = Consumer<StripeReader, BrevoClient, DynamoIdempotency, SystemClock>;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init("info");
+    let env = ProcessEnv;
+    let settings = wiring::settings(&env)?;
+    let dedup_table = config::required(&env, config::DEDUP_TABLE)?;
+    let aws = shared::adapters::aws::load().await;
+    let secrets = Secrets::from_env(&env, &settings, Some(aws.clone()))?;
+    let dead_letters: Option<Arc<dyn DeadLetters>> = config::optional(&env, "DLQ_URL")
+        .map(|url| Arc::new(SqsDeadLetters(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url))) as Arc<dyn DeadLetters>);
+    let dedup = DynamoIdempotency::new(aws_sdk_dynamodb::Client::new(&aws), dedup_table);
+    let parts = std::sync::Mutex::new(Some((dedup, dead_letters)));
+    let app: OnceCell<App> = OnceCell::new();
+
+    let init = || async {
+        let stripe_key = secrets.stripe_key.get().await?.clone();
+        let brevo_key = secrets.brevo_key.get().await?.clone();
+        let (dedup, dead_letters) = parts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| config::ConfigError::invalid("consumer", "initialised twice"))?;
+        Ok::<App, config::ConfigError>(Consumer {
+            stripe: wiring::stripe_reader(&env, stripe_key)?,
+            brevo: wiring::brevo_client(&env, brevo_key, &settings)?,
+            dedup,
+            clock: SystemClock,
+            dead_letters,
+            settings: settings.clone(),
+            options: ConsumeOptions::default(),
+        })
+    };
+    let app = &app;
+    let init = &init;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let consumer = app.get_or_try_init(init).await?;
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(stripe_to_brevo::handle(consumer, event.payload).await)
+    }))
+    .await
 }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -34,6 +35,7 @@ use serde_json::{json, Value};
 
 use super::rate_limit::{clamp_duration, Backoff, TokenBucket, WaitStats};
 use crate::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate};
+use crate::ports::{BrevoApi, RemoteError};
 use crate::telemetry::redact_email;
 
 /// Brevo's standard attribute for the mobile number (E.164).
@@ -906,6 +908,65 @@ impl BrevoClient {
     }
 }
 
+impl From<BrevoError> for RemoteError {
+    fn from(e: BrevoError) -> Self {
+        // BrevoError texts hold no key and only redacted e-mails.
+        Self { retryable: e.is_retryable(), message: e.to_string() }
+    }
+}
+
+#[async_trait]
+impl BrevoApi for BrevoClient {
+    async fn ensure_attributes(&self, types: &BTreeMap<String, AttributeType>) -> Result<(), RemoteError> {
+        let report = BrevoClient::ensure_attributes(self, types).await?;
+        if !report.created.is_empty() {
+            tracing::info!(created = ?report.created, "created Brevo contact attributes");
+        }
+        for m in &report.mismatched {
+            tracing::warn!(attribute = %m.name, wanted = attribute_type_name(m.wanted), found = %m.found, "Brevo attribute exists with another type");
+        }
+        Ok(())
+    }
+
+    async fn upsert_contact(&self, contact: &ContactUpdate) -> Result<(), RemoteError> {
+        let out = BrevoClient::upsert_contact(self, contact).await?;
+        if out.sms_dropped {
+            tracing::warn!(
+                contact = %redact_email(&contact.email),
+                cause = out.sms_error.as_deref().unwrap_or(""),
+                "Brevo refused the phone number; contact written without SMS"
+            );
+        }
+        Ok(())
+    }
+
+    async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError> {
+        let receipt = BrevoClient::import_contacts(self, contacts, list_ids).await?;
+        tracing::debug!(contacts = receipt.contacts, imports = receipt.requests, process_ids = ?receipt.process_ids, "Brevo imports started");
+        Ok(())
+    }
+
+    async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {
+        BrevoClient::remove_from_list(self, list_id, emails).await?;
+        Ok(())
+    }
+
+    async fn send_events(&self, events: &[BrevoEvent]) -> Result<Vec<Option<RemoteError>>, RemoteError> {
+        let out = BrevoClient::send_events(self, events).await?;
+        let mut per_event: Vec<Option<RemoteError>> = vec![None; events.len()];
+        for f in out.failed {
+            if let Some(slot) = per_event.get_mut(f.index) {
+                *slot = Some(RemoteError { retryable: f.retryable, message: f.message });
+            }
+        }
+        Ok(per_event)
+    }
+
+    async fn upsert_order(&self, order: &BrevoOrder) -> Result<(), RemoteError> {
+        Ok(BrevoClient::upsert_order(self, order).await?)
+    }
+}
+
 /// Reads a 207 body leniently: an array of failures under `errors`,
 /// `failed`, `failures` or `failedEvents`, each with an index (`index`,
 /// `event_index`, `eventIndex`, `position`) and a message. Without usable
@@ -951,6 +1012,7 @@ fn whole_chunk_failed(chunk_len: usize) -> Vec<FailedEvent> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::domain::brevo::{AttributeValue, EventIdentifiers};
     use std::time::Instant;
@@ -1457,6 +1519,31 @@ mod tests {
         c.send_events(&[event(1)]).await.unwrap();
         c.send_events(&[event(2)]).await.unwrap();
         assert!(start.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn the_port_reports_failed_events_in_order_and_errors_as_remote_errors() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v3/events/batch"))
+            .respond_with(ResponseTemplate::new(207).set_body_json(json!({"errors": [{"index": 2, "message": "Invalid event_name"}]})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v3/contacts"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let api: &dyn BrevoApi = &c;
+        let events: Vec<_> = (0..3).map(event).collect();
+        let per_event = api.send_events(&events).await.unwrap();
+        assert_eq!(per_event.len(), 3);
+        assert!(per_event[0].is_none() && per_event[1].is_none());
+        assert_eq!(per_event[2].as_ref().map(|e| e.retryable), Some(false));
+        let err = api.upsert_contact(&contact("jane@example.com")).await.unwrap_err();
+        assert!(err.retryable);
+        assert!(!err.message.contains("jane@example.com"));
     }
 
     #[test]

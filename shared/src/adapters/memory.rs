@@ -62,3 +62,45 @@ impl Clock for FixedClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// Idempotency records in a map, with the same semantics as the DynamoDB adapter.
+#[derive(Debug, Default)]
+pub struct MemoryIdempotency {
+    records: Mutex<std::collections::HashMap<String, (bool, i64, i64)>>, // (completed, in_progress_until, expires_at)
+}
+
+impl MemoryIdempotency {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl crate::ports::IdempotencyStore for MemoryIdempotency {
+    async fn claim(&self, key: &str, now: i64, in_progress_until: i64, expires_at: i64) -> Result<crate::ports::Claim, crate::ports::StoreError> {
+        use crate::ports::Claim;
+        let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            Some(&(completed, until, exp)) if exp >= now && (completed || until >= now) => {
+                Ok(if completed { Claim::AlreadyCompleted } else { Claim::InProgressElsewhere })
+            }
+            _ => {
+                map.insert(key.to_owned(), (false, in_progress_until, expires_at));
+                Ok(Claim::Acquired)
+            }
+        }
+    }
+
+    async fn complete(&self, key: &str, expires_at: i64) -> Result<(), crate::ports::StoreError> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), (true, 0, expires_at));
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), crate::ports::StoreError> {
+        let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(map.get(key), Some((false, _, _))) {
+            map.remove(key);
+        }
+        Ok(())
+    }
+}

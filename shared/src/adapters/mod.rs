@@ -3,8 +3,10 @@
 
 pub mod aws;
 pub mod brevo_http;
+pub mod dynamodb;
 pub mod memory;
 pub mod rate_limit;
 pub mod secrets;
 pub mod sqs;
 pub mod stripe_http;
+pub mod vendor_ports;

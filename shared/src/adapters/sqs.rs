@@ -144,3 +144,26 @@ impl EventQueue for SqsQueue {
         Ok(())
     }
 }
+
+/// [`crate::ports::DeadLetters`] on an SQS dead-letter queue: the message
+/// body as it was, with `event_id` and a `reason` attribute.
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetters(pub SqsQueue);
+
+#[async_trait]
+impl crate::ports::DeadLetters for SqsDeadLetters {
+    async fn dead_letter(&self, body: &str, event_id: Option<&str>, reason: &str) -> Result<(), QueueError> {
+        let mut req = self
+            .0
+            .client
+            .send_message()
+            .queue_url(&self.0.queue_url)
+            .message_body(body)
+            .message_attributes("reason", string_attr(&reason.chars().take(256).collect::<String>()));
+        if let Some(id) = event_id {
+            req = req.message_attributes("event_id", string_attr(id));
+        }
+        req.send().await.map_err(classify)?;
+        Ok(())
+    }
+}

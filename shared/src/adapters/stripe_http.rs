@@ -92,10 +92,7 @@ pub enum StripeError {
 impl StripeError {
     /// True when the same request may succeed later (throttling, outages).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited | Self::Server(_) | Self::Timeout | Self::Transport(_) | Self::Conflict { .. }
-        )
+        matches!(self, Self::RateLimited | Self::Server(_) | Self::Timeout | Self::Transport(_) | Self::Conflict { .. })
     }
 }
 
@@ -186,10 +183,7 @@ impl RetryPolicy {
 
     /// Full-jitter backoff before retry number `retry` (0-based).
     fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.min(20)))
-            .min(self.max_delay);
+        let ceiling = self.base_delay.saturating_mul(2u32.saturating_pow(retry.min(20))).min(self.max_delay);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         if nanos == 0 {
             return Duration::ZERO;
@@ -585,7 +579,12 @@ impl StripeClient {
 
     /// Walks the whole list, handing each page to `on_page` (one page in
     /// memory at a time). Returns the number of items seen.
-    pub async fn list_all<T, F>(&self, path: &str, params: &[(&str, String)], mut on_page: F) -> Result<u64, StripeError>
+    pub async fn list_all<T, F>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        mut on_page: F,
+    ) -> Result<u64, StripeError>
     where
         T: DeserializeOwned,
         F: FnMut(Vec<T>),
@@ -688,7 +687,8 @@ impl StripeClient {
     }
 
     fn map_status(&self, status: u16, body: &str) -> StripeError {
-        let parsed: ErrorBody = serde_json::from_str::<ErrorEnvelope>(body).ok().and_then(|e| e.error).unwrap_or_default();
+        let parsed: ErrorBody =
+            serde_json::from_str::<ErrorEnvelope>(body).ok().and_then(|e| e.error).unwrap_or_default();
         let secret = Some(self.inner.key.expose_secret());
         let message = redact_keys(parsed.message.as_deref().unwrap_or(""), secret);
         match status {
@@ -714,8 +714,14 @@ fn map_transport(e: &reqwest::Error) -> StripeError {
     }
     // The error's sources, without the request URL (no key is in it, but
     // there is no need to log object ids either).
-    let mut parts = vec![if e.is_connect() { "connection failed" } else if e.is_decode() { "body unreadable" } else { "request failed" }
-        .to_owned()];
+    let mut parts = vec![if e.is_connect() {
+        "connection failed"
+    } else if e.is_decode() {
+        "body unreadable"
+    } else {
+        "request failed"
+    }
+    .to_owned()];
     let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(inner) = cur {
         let text = inner.to_string();
@@ -854,7 +860,8 @@ mod tests {
         Mock::given(method("GET"))
             .and(path("/v1/balance_history"))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"object":"list","has_more":true,"data":[{"amount":1}]})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"object":"list","has_more":true,"data":[{"amount":1}]})),
             )
             .expect(1)
             .mount(&server)
@@ -932,7 +939,10 @@ mod tests {
             .with_priority(1)
             .mount(&server)
             .await;
-        Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"}))).mount(&server).await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"})))
+            .mount(&server)
+            .await;
         let c = StripeClient::builder(server.uri(), SecretString::from(KEY.to_owned()))
             .retry_policy(RetryPolicy { max_retry_after: Duration::from_millis(50), ..fast() })
             .build()
@@ -1014,14 +1024,18 @@ mod tests {
             .await;
         Mock::given(method("GET"))
             .and(path("/v1/b"))
-            .respond_with(
-                ResponseTemplate::new(409)
-                    .set_body_json(json!({"error": {"type": "invalid_request_error", "code": "lock_timeout", "message": "locked"}})),
-            )
+            .respond_with(ResponseTemplate::new(409).set_body_json(
+                json!({"error": {"type": "invalid_request_error", "code": "lock_timeout", "message": "locked"}}),
+            ))
             .expect(4)
             .mount(&server)
             .await;
-        Mock::given(method("GET")).and(path("/v1/c")).respond_with(ResponseTemplate::new(429)).expect(4).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/v1/c"))
+            .respond_with(ResponseTemplate::new(429))
+            .expect(4)
+            .mount(&server)
+            .await;
         let c = client(&server);
         let e = c.get::<Value>("/v1/a", &[]).await.unwrap_err();
         assert_eq!(e, StripeError::Server(503));
@@ -1090,7 +1104,9 @@ mod tests {
     async fn a_slow_answer_is_a_timeout_after_bounded_attempts() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"})).set_delay(Duration::from_millis(800)))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": "x"})).set_delay(Duration::from_millis(800)),
+            )
             .expect(2)
             .mount(&server)
             .await;
@@ -1125,7 +1141,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_that_is_not_the_expected_json_is_a_decode_error() {
         let server = MockServer::start().await;
-        Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("<html>")).mount(&server).await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html>"))
+            .mount(&server)
+            .await;
         let c = client(&server);
         let e = c.list_page::<Obj>("/v1/customers", &[], None).await.unwrap_err();
         assert!(matches!(e, StripeError::Decode(_)));
@@ -1135,7 +1154,10 @@ mod tests {
     #[tokio::test]
     async fn the_request_budget_spaces_requests_out() {
         let server = MockServer::start().await;
-        Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"}))).mount(&server).await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"})))
+            .mount(&server)
+            .await;
         let c = StripeClient::builder(server.uri(), SecretString::from(KEY.to_owned()))
             .requests_per_second(Some(20.0))
             .build()

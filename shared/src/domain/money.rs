@@ -378,7 +378,7 @@ mod tests {
     fn arithmetic_saturates_instead_of_panicking() {
         let max = Money::from_units(i128::MAX);
         assert_eq!((max + max).units(), i128::MAX);
-        assert_eq!(Money::from_minor(i64::MAX, "usd") > Money::ZERO, true);
+        assert!(Money::from_minor(i64::MAX, "usd") > Money::ZERO);
     }
 
     #[test]

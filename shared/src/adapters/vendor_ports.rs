@@ -1,0 +1,111 @@
+//! The consumer's [`StripeApi`] port on the real HTTP client (the
+//! [`crate::ports::BrevoApi`] impl lives beside `BrevoClient`). Errors are reduced to [`RemoteError`] (retryable or not, with a
+//! message that never holds a key or an address).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::adapters::stripe_http::{StripeClient, StripeError};
+use crate::domain::stripe::{Charge, Customer, Expandable, Product, Subscription};
+use crate::ports::{CustomerState, RemoteError, StripeApi};
+
+impl From<StripeError> for RemoteError {
+    fn from(e: StripeError) -> Self {
+        RemoteError { retryable: e.is_retryable(), message: e.to_string() }
+    }
+}
+
+/// [`StripeApi`] on [`StripeClient`]: customer, charges (balance transactions
+/// expanded) and subscriptions (`status=all`, prices expanded) — three
+/// requests per customer when each list fits one page — plus product names
+/// from a per-container cache (Stripe's expansion depth limit of 4 stops
+/// `data.items.data.price.product`).
+pub struct StripeReader {
+    client: StripeClient,
+    products: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    product_ttl: Duration,
+}
+
+impl StripeReader {
+    pub fn new(client: StripeClient) -> Self {
+        Self { client, products: Mutex::new(HashMap::new()), product_ttl: Duration::from_secs(300) }
+    }
+
+    pub fn client(&self) -> &StripeClient {
+        &self.client
+    }
+
+    async fn product_name(&self, id: &str) -> Result<Option<String>, StripeError> {
+        if let Some((name, at)) = self.products.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            if at.elapsed() < self.product_ttl {
+                return Ok(name.clone());
+            }
+        }
+        let name = match self.client.get::<Product>(&format!("/v1/products/{id}"), &[]).await {
+            Ok(p) if !p.deleted => p.name,
+            Ok(_) | Err(StripeError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        self.products.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), (name.clone(), Instant::now()));
+        Ok(name)
+    }
+}
+
+#[async_trait]
+impl StripeApi for StripeReader {
+    fn is_live(&self) -> bool {
+        self.client.key_is_live()
+    }
+
+    async fn customer_state(&self, customer_id: &str) -> Result<CustomerState, RemoteError> {
+        let customer = match self.client.get::<Customer>(&format!("/v1/customers/{customer_id}"), &[]).await {
+            Ok(c) => Some(c),
+            Err(StripeError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if customer.as_ref().map_or(true, |c| c.deleted) {
+            return Ok(CustomerState { customer, ..CustomerState::default() });
+        }
+        let mut charges: Vec<Charge> = Vec::new();
+        self.client
+            .list_all::<Charge, _>(
+                "/v1/charges",
+                &[("customer", customer_id.to_owned()), ("expand[]", "data.balance_transaction".to_owned())],
+                |page| charges.extend(page),
+            )
+            .await?;
+        let mut subscriptions: Vec<Subscription> = Vec::new();
+        self.client
+            .list_all::<Subscription, _>(
+                "/v1/subscriptions",
+                &[
+                    ("customer", customer_id.to_owned()),
+                    ("status", "all".to_owned()),
+                    ("expand[]", "data.items.data.price".to_owned()),
+                ],
+                |page| subscriptions.extend(page),
+            )
+            .await?;
+        for sub in &mut subscriptions {
+            for item in &mut sub.items.data {
+                let Some(price) = item.price.as_mut() else { continue };
+                if let Some(Expandable::Id(pid)) = price.product.clone() {
+                    let name = self.product_name(&pid).await?;
+                    price.product = Some(Expandable::Object(Box::new(Product { id: pid, name, ..Product::default() })));
+                }
+            }
+        }
+        Ok(CustomerState { customer, charges, subscriptions })
+    }
+
+    async fn charge_customer(&self, charge_id: &str) -> Result<Option<String>, RemoteError> {
+        match self.client.get::<Charge>(&format!("/v1/charges/{charge_id}"), &[]).await {
+            Ok(c) => Ok(c.customer_id().map(str::to_owned)),
+            Err(StripeError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
