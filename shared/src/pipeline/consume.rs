@@ -559,6 +559,16 @@ where
         }
         let mut out = Vec::with_capacity(contacts.len());
         for (lists, members) in groups {
+            if lists.is_empty() {
+                // An import needs at least one list: upsert these one by one.
+                let done: Vec<_> = stream::iter(members)
+                    .map(|(cid, c)| async move { (cid.clone(), self.brevo.upsert_contact(c).await) })
+                    .buffer_unordered(self.options.push_concurrency.max(1))
+                    .collect()
+                    .await;
+                out.extend(done);
+                continue;
+            }
             let batch: Vec<ContactUpdate> = members.iter().map(|(_, c)| (*c).clone()).collect();
             let res = self.brevo.import_contacts(&batch, &lists).await;
             for (cid, _) in &members {

@@ -1,0 +1,359 @@
+//! The consumer end to end: Stripe events through a moto SQS queue into the
+//! real `stripe-to-brevo` handler (SqsEvent → SqsBatchResponse), with the
+//! DynamoDB idempotency table on moto and the sandbox Stripe and Brevo
+//! servers. Checks convergence to the state computed from the final Stripe
+//! data whatever the order and duplication, at most one Brevo event per Stripe
+//! event, and partial batch failures during a Brevo outage.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use e2e_tests::{aws, create_queue, unique};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, Family, Fault};
+use sandbox::stripe::{Seed, StripeSandbox, StripeSandboxOptions};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use shared::adapters::brevo_http::{BrevoClient, BrevoConfig, BrevoLimits};
+use shared::adapters::dynamodb::DynamoIdempotency;
+use shared::adapters::rate_limit::Backoff;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::stripe_http::{RetryPolicy, StripeClient};
+use shared::adapters::vendor_ports::StripeReader;
+use shared::domain::mapping::{map_contact, ContactOutcome};
+use shared::domain::metrics::compute_metrics;
+use shared::domain::stripe::{Charge, Customer, Subscription};
+use shared::pipeline::consume::{ConsumeOptions, Consumer};
+use shared::ports::{EventQueue, QueueMessage, Source, SystemClock};
+use shared::settings::Settings;
+
+type App = Consumer<StripeReader, BrevoClient, DynamoIdempotency, SystemClock>;
+
+struct World {
+    stripe: StripeSandbox,
+    brevo: BrevoSandbox,
+    app: App,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    now: i64,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+}
+
+async fn world() -> World {
+    let stripe = StripeSandbox::start(StripeSandboxOptions::default()).await.expect("stripe sandbox");
+    let brevo = BrevoSandbox::start(BrevoSandboxOptions::default()).await.expect("brevo sandbox");
+    let key = stripe_key();
+    let client = StripeClient::builder(stripe.base_url(), SecretString::from(key))
+        .retry_policy(RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            max_retry_after: Duration::from_millis(50),
+        })
+        .requests_per_second(None)
+        .build()
+        .expect("stripe client");
+    let mut cfg = BrevoConfig::new(brevo.base_url(), SecretString::from(brevo.api_key()));
+    cfg.backoff = Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(20), max_attempts: 3 };
+    cfg.limits = BrevoLimits::unlimited();
+    cfg.rate_limit_wait_min = Duration::from_millis(10);
+    cfg.rate_limit_wait_max = Duration::from_millis(50);
+    let mut settings = Settings::default();
+    settings.stripe.lists.all_customers = Some(20);
+    settings.stripe.lists.subscribers = Some(21);
+    settings.stripe.lists.churned = Some(22);
+    settings.brevo.import_threshold = 1_000; // real-time upserts in these tests
+    let aws = aws().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let table = unique("dedup");
+    DynamoIdempotency::create_table(&ddb, &table).await.expect("dedup table");
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = create_queue(&aws, &unique("events")).await;
+    let app = Consumer {
+        stripe: StripeReader::new(client),
+        brevo: BrevoClient::new(cfg).expect("brevo client"),
+        dedup: DynamoIdempotency::new(ddb, table),
+        clock: SystemClock,
+        dead_letters: None,
+        settings: Arc::new(settings),
+        options: ConsumeOptions::default(),
+    };
+    World { stripe, brevo, app, sqs, queue_url, now: now() }
+}
+
+fn stripe_key() -> String {
+    StripeSandboxOptions::default().secret_keys.first().cloned().expect("a sandbox key")
+}
+
+/// Seeds `n` customers: each with a monthly plan subscription and payments.
+fn seed(w: &World, n: usize) {
+    let t0 = w.now - 90 * 86_400;
+    w.stripe.insert("products", Seed::product("prod_gold", "Gold plan", t0));
+    let price = Seed::price("price_gold", "prod_gold", 1_500, "usd", Some(("month", 1)), t0);
+    w.stripe.insert("prices", price.clone());
+    for i in 0..n {
+        let cid = format!("cus_e2e{i:03}");
+        let email = format!("Customer.{i}@Example.com");
+        w.stripe.insert("customers", Seed::customer_full(&cid, Some(&email), Some(&format!("Cust Omer{i}")), Some(&format!("+1 415 555 {:04}", 100 + i)), t0));
+        w.stripe.insert("subscriptions", Seed::subscription(&format!("sub_e2e{i:03}"), &cid, &price, 1, "active", t0 + 10));
+        w.stripe.insert_charge(Seed::charge(&format!("ch_e2e{i:03}a"), Some(&cid), 1_500, "usd", t0 + 20), None);
+    }
+}
+
+/// Events for customer `i`, while Stripe moves on to its final state.
+fn story(w: &World, i: usize, events: &mut Vec<Value>) {
+    let cid = format!("cus_e2e{i:03}");
+    let t = w.now - 600 + (i as i64);
+    let mut ev = |id: String, etype: &str, object: Value, created: i64| {
+        events.push(Seed::event(&id, etype, object, created, false));
+    };
+    let ch2 = Seed::charge(&format!("ch_e2e{i:03}b"), Some(&cid), 2_500 + i as i64, "usd", t);
+    w.stripe.insert_charge(ch2.clone(), None);
+    ev(format!("evt_e2e{i:03}_1"), "charge.succeeded", ch2.clone(), t);
+    let pi = json!({"id": format!("pi_e2e{i:03}"), "object": "payment_intent", "customer": cid, "amount": 2_500 + i as i64, "amount_received": 2_500 + i as i64, "currency": "usd", "status": "succeeded", "created": t});
+    ev(format!("evt_e2e{i:03}_2"), "payment_intent.succeeded", pi, t + 1);
+    if i % 3 == 0 {
+        w.stripe.refund_charge(&format!("ch_e2e{i:03}b"), 1_000);
+        let refunded = w.stripe.get("charges", &format!("ch_e2e{i:03}b")).expect("charge");
+        ev(format!("evt_e2e{i:03}_3"), "charge.refunded", refunded, t + 2);
+    }
+    if i % 4 == 1 {
+        w.stripe.update("subscriptions", &format!("sub_e2e{i:03}"), json!({"status": "canceled", "canceled_at": t + 3, "ended_at": t + 3}));
+        let sub = w.stripe.get("subscriptions", &format!("sub_e2e{i:03}")).expect("sub");
+        ev(format!("evt_e2e{i:03}_4"), "customer.subscription.deleted", sub, t + 3);
+    }
+    w.stripe.update("customers", &cid, json!({"name": format!("Final Name{i}"), "metadata": {"customer_tier": "vip"}}));
+    let cus = w.stripe.get("customers", &cid).expect("customer");
+    ev(format!("evt_e2e{i:03}_5"), "customer.updated", cus, t + 4);
+}
+
+fn message(ev: &Value) -> QueueMessage {
+    QueueMessage {
+        body: ev.to_string(),
+        event_id: ev["id"].as_str().expect("id").to_owned(),
+        event_type: ev["type"].as_str().expect("type").to_owned(),
+        livemode: Some(false),
+        source: Source::Webhook,
+    }
+}
+
+/// Plays Lambda's event source mapping: receive up to 10, invoke the handler,
+/// delete what succeeded, make failures visible again. Returns (invocations,
+/// failures reported).
+async fn drain(w: &World, max_rounds: usize) -> (usize, usize) {
+    let (mut invocations, mut failures) = (0, 0);
+    let mut empty_rounds = 0;
+    for _ in 0..max_rounds {
+        let got = w
+            .sqs
+            .receive_message()
+            .queue_url(&w.queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .expect("receive");
+        let msgs = got.messages();
+        if msgs.is_empty() {
+            empty_rounds += 1;
+            if empty_rounds >= 2 {
+                break;
+            }
+            continue;
+        }
+        empty_rounds = 0;
+        let records: Vec<Value> = msgs
+            .iter()
+            .map(|m| {
+                let attrs: serde_json::Map<String, Value> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.clone(), json!({"stringValue": v.string_value(), "dataType": "String"})))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                       "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": attrs,
+                       "eventSource": "aws:sqs"})
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
+        let resp = stripe_to_brevo::handle(&w.app, event).await;
+        invocations += 1;
+        let failed: BTreeSet<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        failures += failed.len();
+        for m in msgs {
+            let id = m.message_id().expect("id").to_owned();
+            let handle = m.receipt_handle().expect("handle");
+            if failed.contains(&id) {
+                w.sqs.change_message_visibility().queue_url(&w.queue_url).receipt_handle(handle).visibility_timeout(0).send().await.expect("visibility");
+            } else {
+                w.sqs.delete_message().queue_url(&w.queue_url).receipt_handle(handle).send().await.expect("delete");
+            }
+        }
+    }
+    (invocations, failures)
+}
+
+/// The contact computed directly from the sandbox's final Stripe objects.
+fn expected(w: &World, settings: &Settings, cid: &str) -> Option<shared::domain::brevo::ContactUpdate> {
+    let customer: Customer = serde_json::from_value(w.stripe.get("customers", cid)?).expect("customer");
+    let charges: Vec<Charge> = (0..2)
+        .filter_map(|k| w.stripe.get("charges", &format!("ch_{}{}", &cid[4..], if k == 0 { "a" } else { "b" })))
+        .map(|c| serde_json::from_value(c).expect("charge"))
+        .collect();
+    let mut sub = w.stripe.get("subscriptions", &format!("sub_{}", &cid[4..]))?;
+    sub["items"]["data"][0]["price"]["product"] = json!({"id": "prod_gold", "object": "product", "name": "Gold plan"});
+    let subs: Vec<Subscription> = vec![serde_json::from_value(sub).expect("sub")];
+    let metrics = compute_metrics(&charges, &subs, "usd");
+    match map_contact(&customer, &metrics, &settings.stripe) {
+        ContactOutcome::Contact { update, .. } => Some(update),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn a_shuffled_duplicated_stream_converges_to_the_final_stripe_state_with_each_event_sent_once() {
+    let w = world().await;
+    let n = 12;
+    seed(&w, n);
+    let mut events = Vec::new();
+    for i in 0..n {
+        story(&w, i, &mut events);
+    }
+    // 25% duplicates (webhook + poller copies, Stripe retries), then shuffle.
+    let mut stream: Vec<Value> = events.clone();
+    stream.extend(events.iter().step_by(4).cloned());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    stream.shuffle(&mut rng);
+    let queue = SqsQueue::new(w.sqs.clone(), w.queue_url.clone());
+    queue.send_all(&stream.iter().map(message).collect::<Vec<_>>()).await.expect("queued");
+
+    let (invocations, failures) = drain(&w, 60).await;
+    assert!(invocations >= stream.len() / 10, "the queue was consumed in batches");
+    assert_eq!(failures, 0, "no failures without faults");
+
+    let settings = w.app.settings.clone();
+    for i in 0..n {
+        let cid = format!("cus_e2e{i:03}");
+        let want = expected(&w, &settings, &cid).expect("mapped");
+        let got = w.brevo.contact(&want.email).unwrap_or_else(|| panic!("{cid} pushed"));
+        for (k, v) in &want.attributes {
+            let g = got.attributes.get(k).unwrap_or_else(|| panic!("{cid}: attribute {k} missing"));
+            assert_eq!(&serde_json::to_value(v).expect("value"), g, "{cid}: {k}");
+        }
+        let lists: BTreeSet<i64> = want.list_ids.iter().copied().collect();
+        assert_eq!(got.list_ids, lists, "{cid}: lists");
+        for l in &want.unlink_list_ids {
+            assert!(!got.list_ids.contains(l), "{cid}: still in list {l}");
+        }
+    }
+    // Canceled → churned, never subscribers; refunds lower LTV.
+    let c1 = w.brevo.contact("customer.1@example.com").expect("c1");
+    assert!(c1.list_ids.contains(&22) && !c1.list_ids.contains(&21));
+    let c0 = w.brevo.contact("customer.0@example.com").expect("c0");
+    assert_eq!(c0.attributes.get("LTV"), Some(&json!(30.0)), "15.00 + 25.00 − 10.00 refunded");
+    assert_eq!(c0.attributes.get("TOTAL_SPENT"), Some(&json!(40.0)));
+
+    // Every configured event exactly once, keyed by its Stripe id.
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for e in w.brevo.events() {
+        let id = e.event_properties.get("stripe_event_id").and_then(Value::as_str).expect("stripe_event_id").to_owned();
+        *per_id.entry(id).or_default() += 1;
+    }
+    let forwarded: BTreeSet<String> = events
+        .iter()
+        .filter(|e| w.app.settings.stripe.sends_event(e["type"].as_str().expect("type")))
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert!(!forwarded.is_empty());
+    for id in &forwarded {
+        assert_eq!(per_id.get(id), Some(&1), "{id} sent exactly once");
+    }
+    assert_eq!(per_id.len(), forwarded.len(), "nothing else was sent");
+    let names: BTreeMap<String, usize> = w.brevo.events().iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e.event_name.clone()).or_default() += 1;
+        m
+    });
+    assert!(names.contains_key("stripe_payment_intent_succeeded"), "{names:?}");
+    assert!(names.keys().all(|n| n.starts_with("stripe_") && !n.contains('.')), "{names:?}");
+
+    // A redelivery of everything afterwards sends nothing new.
+    let before = w.brevo.events().len();
+    queue.send_all(&events.iter().map(message).collect::<Vec<_>>()).await.expect("queued");
+    drain(&w, 60).await;
+    assert_eq!(w.brevo.events().len(), before, "duplicates send no Brevo event");
+}
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn a_brevo_events_outage_fails_only_the_affected_messages_and_a_retry_completes_them() {
+    let w = world().await;
+    seed(&w, 4);
+    let mut events = Vec::new();
+    for i in 0..4 {
+        story(&w, i, &mut events);
+    }
+    let forwarded: usize = events.iter().filter(|e| w.app.settings.stripe.sends_event(e["type"].as_str().expect("t"))).count();
+    let not_forwarded = events.len() - forwarded;
+    assert!(forwarded > 0 && not_forwarded > 0);
+    // Brevo's events endpoint is down (longer than the client's retries).
+    w.brevo.fail_next(Family::Events, 1_000, Fault::Status(503));
+    let batch: Vec<Value> = events.iter().take(10).cloned().collect();
+    let records: Vec<Value> = batch
+        .iter()
+        .enumerate()
+        .map(|(k, e)| json!({"messageId": format!("m{k}"), "body": e.to_string(), "attributes": {}, "messageAttributes": {}}))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
+    let resp = stripe_to_brevo::handle(&w.app, event.clone()).await;
+    let failed: BTreeSet<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    let expect_failed: BTreeSet<String> = batch
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| w.app.settings.stripe.sends_event(e["type"].as_str().expect("t")))
+        .map(|(k, _)| format!("m{k}"))
+        .collect();
+    assert_eq!(failed, expect_failed, "exactly the messages whose Brevo event could not be sent");
+    assert!(w.brevo.events().is_empty());
+    assert!(w.brevo.contact("customer.0@example.com").is_some(), "contacts still went through");
+
+    // Recovery: the retried messages go through; the others are duplicates now.
+    w.brevo.reset_faults();
+    let resp = stripe_to_brevo::handle(&w.app, event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(w.brevo.events().len(), expect_failed.len(), "each sent once after recovery");
+}
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn malformed_hostile_and_stale_messages_never_fail_the_batch_or_reach_brevo() {
+    let w = world().await;
+    seed(&w, 1);
+    let stale = Seed::event("evt_stale_1", "payment_intent.payment_failed", json!({"id": "pi_x", "object": "payment_intent", "customer": "cus_e2e000", "amount": 500, "currency": "usd"}), w.now - 3 * 86_400, false);
+    let live = Seed::event("evt_live_1", "payment_intent.payment_failed", json!({"id": "pi_y", "object": "payment_intent", "customer": "cus_e2e000", "amount": 500, "currency": "usd"}), w.now, true);
+    let records = vec![
+        json!({"messageId": "bad-json", "body": "{not json", "attributes": {}, "messageAttributes": {}}),
+        json!({"messageId": "not-event", "body": "{\"id\":\"cus_1\",\"object\":\"customer\"}", "attributes": {}, "messageAttributes": {}}),
+        json!({"messageId": "", "body": stale.to_string(), "attributes": {}, "messageAttributes": {}}),
+        json!({"messageId": "live", "body": live.to_string(), "attributes": {}, "messageAttributes": {}}),
+        json!({"messageId": "stale", "body": stale.to_string(), "attributes": {}, "messageAttributes": {}}),
+    ];
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
+    let resp = stripe_to_brevo::handle(&w.app, event).await;
+    let failed: BTreeSet<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    // No DLQ wired in this test: permanent failures are returned so the
+    // queue's redrive policy moves them to the DLQ; never an empty id.
+    assert_eq!(failed, BTreeSet::from(["bad-json".to_owned(), "not-event".to_owned()]));
+    assert!(w.brevo.events().is_empty(), "stale events update the contact but send no event; livemode mismatch is ignored");
+    assert!(w.brevo.contact("customer.0@example.com").is_some(), "the stale event still updated the contact");
+}
