@@ -210,6 +210,10 @@ pub trait StripeApi: Send + Sync {
     async fn customer_state(&self, customer_id: &str) -> Result<CustomerState, RemoteError>;
     /// The customer of a charge (for disputes and refunds), if any.
     async fn charge_customer(&self, charge_id: &str) -> Result<Option<String>, RemoteError>;
+    /// Customers with a subscription on a price, or on any price of a
+    /// product (for `price.*`, `plan.*` and `product.*` events: renamed or
+    /// deleted plans change `plan_name`). Forgets cached product names.
+    async fn customers_of(&self, price_id: Option<&str>, product_id: Option<&str>) -> Result<Vec<String>, RemoteError>;
 }
 
 /// The Brevo writes the consumer needs.

@@ -357,3 +357,33 @@ async fn malformed_hostile_and_stale_messages_never_fail_the_batch_or_reach_brev
     assert!(w.brevo.events().is_empty(), "stale events update the contact but send no event; livemode mismatch is ignored");
     assert!(w.brevo.contact("customer.0@example.com").is_some(), "the stale event still updated the contact");
 }
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn a_renamed_product_reaches_every_subscriber_and_orders_are_sent_when_enabled() {
+    let mut w = world().await;
+    seed(&w, 3);
+    let mut settings = (*w.app.settings).clone();
+    settings.brevo.ecommerce_orders = true;
+    w.app.settings = Arc::new(settings);
+    // First sync everyone (snapshot), then rename the product.
+    let snap = json!({"object": "stripe_brevo.snapshot", "key": "t:1", "customers": ["cus_e2e000", "cus_e2e001", "cus_e2e002"]});
+    let ev = |id: &str, body: Value| json!({"messageId": id, "body": body.to_string(), "attributes": {}, "messageAttributes": {}});
+    let event: SqsEvent = serde_json::from_value(json!({"Records": [ev("s1", snap)]})).expect("SqsEvent");
+    assert!(stripe_to_brevo::handle(&w.app, event).await.batch_item_failures.is_empty());
+    assert_eq!(w.brevo.contact("customer.2@example.com").expect("c2").attributes.get("PLAN_NAME"), Some(&json!("Gold plan")));
+
+    w.stripe.update("products", "prod_gold", json!({"name": "Platinum plan"}));
+    let renamed = Seed::event("evt_prod_1", "product.updated", w.stripe.get("products", "prod_gold").expect("product"), w.now, false);
+    let pi = json!({"id": "pi_order_1", "object": "payment_intent", "customer": "cus_e2e001", "amount": 4_200, "amount_received": 4_200, "currency": "usd", "status": "succeeded", "created": w.now});
+    let paid = Seed::event("evt_pi_order_1", "payment_intent.succeeded", pi, w.now, false);
+    let event: SqsEvent = serde_json::from_value(json!({"Records": [ev("p1", renamed), ev("o1", paid)]})).expect("SqsEvent");
+    assert!(stripe_to_brevo::handle(&w.app, event).await.batch_item_failures.is_empty());
+    for i in 0..3 {
+        let c = w.brevo.contact(&format!("customer.{i}@example.com")).expect("contact");
+        assert_eq!(c.attributes.get("PLAN_NAME"), Some(&json!("Platinum plan")), "customer {i}");
+    }
+    let orders = w.brevo.orders();
+    let order = orders.get("pi_order_1").expect("order sent");
+    assert_eq!(order["amount"], json!(42.0));
+}

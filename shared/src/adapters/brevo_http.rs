@@ -1247,10 +1247,8 @@ mod tests {
         cfg.timeout = Duration::from_millis(100);
         cfg.backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(1), 2);
         let c = BrevoClient::new(cfg).unwrap();
-        let start = Instant::now();
         let err = c.account().await.unwrap_err();
         assert!(matches!(err, BrevoError::Timeout(_)) && err.is_retryable(), "{err:?}");
-        assert!(start.elapsed() < Duration::from_millis(1000));
         assert_eq!(c.stats().other.timeouts, 2);
         assert_eq!(received(&server).await.len(), 2);
     }
@@ -1515,10 +1513,9 @@ mod tests {
         assert_eq!(s.contacts.requests, 6);
         assert!(s.contacts.limiter.waits >= 4);
         // Events are not paced by the contacts bucket.
-        let start = Instant::now();
         c.send_events(&[event(1)]).await.unwrap();
         c.send_events(&[event(2)]).await.unwrap();
-        assert!(start.elapsed() < Duration::from_millis(100));
+        assert_eq!(c.stats().events.limiter.waits, 0);
     }
 
     #[tokio::test]

@@ -304,11 +304,9 @@ mod tests {
     #[tokio::test]
     async fn a_full_bucket_does_not_wait_and_try_acquire_refuses_when_empty() {
         let bucket = TokenBucket::new(1.0, 3);
-        let start = std::time::Instant::now();
         for _ in 0..3 {
             bucket.acquire().await;
         }
-        assert!(start.elapsed() < Duration::from_millis(50));
         assert_eq!(bucket.stats().waits, 0);
         assert!(!bucket.try_acquire());
         assert!(TokenBucket::unlimited().try_acquire());

@@ -101,6 +101,35 @@ impl StripeApi for StripeReader {
         Ok(CustomerState { customer, charges, subscriptions })
     }
 
+    async fn customers_of(&self, price_id: Option<&str>, product_id: Option<&str>) -> Result<Vec<String>, RemoteError> {
+        let mut prices: Vec<String> = price_id.map(|p| vec![p.to_owned()]).unwrap_or_default();
+        if let Some(prod) = product_id {
+            self.products.lock().unwrap_or_else(|p| p.into_inner()).remove(prod);
+            self.client
+                .list_all::<crate::domain::stripe::Price, _>("/v1/prices", &[("product", prod.to_owned())], |page| {
+                    prices.extend(page.into_iter().map(|p| p.id))
+                })
+                .await?;
+        }
+        let mut customers = std::collections::BTreeSet::new();
+        for price in prices {
+            self.client
+                .list_all::<Subscription, _>(
+                    "/v1/subscriptions",
+                    &[("price", price.clone()), ("status", "all".to_owned())],
+                    |page| {
+                        customers.extend(
+                            page.iter()
+                                .filter(|s| s.items.data.iter().any(|i| i.price.as_ref().is_some_and(|p| p.id == price)))
+                                .filter_map(|s| s.customer_id().map(str::to_owned)),
+                        )
+                    },
+                )
+                .await?;
+        }
+        Ok(customers.into_iter().collect())
+    }
+
     async fn charge_customer(&self, charge_id: &str) -> Result<Option<String>, RemoteError> {
         match self.client.get::<Charge>(&format!("/v1/charges/{charge_id}"), &[]).await {
             Ok(c) => Ok(c.customer_id().map(str::to_owned)),

@@ -154,6 +154,10 @@ struct Work {
     customers: Vec<String>,
     /// A charge whose customer must be looked up (disputes, refunds).
     charge: Option<String>,
+    /// A price or product whose subscribers must be recomputed.
+    catalog: Option<(Option<String>, Option<String>)>,
+    /// An eCommerce order to upsert (succeeded payments, when enabled).
+    order: Option<crate::domain::brevo::BrevoOrder>,
     forward: Option<Forward>,
     /// The e-mail of a customer the event says was deleted.
     deleted_email: Option<String>,
@@ -233,6 +237,12 @@ where
         }
         for i in 0..batch.len() {
             let Some(w) = works[i].as_mut() else { continue };
+            if let Some((price, product)) = w.catalog.take() {
+                match self.stripe.customers_of(price.as_deref(), product.as_deref()).await {
+                    Ok(cs) => w.customers.extend(cs),
+                    Err(e) => outcomes[i] = Some(Outcome::Retry(format!("stripe: {e}"))),
+                }
+            }
             if let Some(ch) = w.charge.take() {
                 match charge_owner.get(&ch) {
                     Some(Ok(Some(c))) => w.customers.push(c.clone()),
@@ -416,6 +426,23 @@ where
             }
         }
 
+        // 8b. eCommerce orders for succeeded payments (optional).
+        if self.settings.brevo.ecommerce_orders {
+            for (i, w) in works.iter().enumerate() {
+                let Some(w) = w else { continue };
+                if outcomes[i].is_some() || w.customers.iter().any(|c| customer_failed.contains_key(c)) {
+                    continue;
+                }
+                let Some(order) = &w.order else { continue };
+                let Some(email) = w.customers.iter().find_map(|c| customer_email.get(c)) else { continue };
+                let order = crate::domain::brevo::BrevoOrder { email: email.clone(), ..order.clone() };
+                if let Err(e) = self.brevo.upsert_order(&order).await {
+                    tracing::warn!(order = %order.id, cause = %e, "Brevo refused the order");
+                    event_failed.insert(i, e);
+                }
+            }
+        }
+
         // 9. Settle every message.
         for i in 0..batch.len() {
             if outcomes[i].is_none() {
@@ -520,6 +547,14 @@ where
         } else if let Some(ch) = &r.charge_id {
             work.charge = Some(ch.clone());
         }
+        let family = env.event_type.split('.').next().unwrap_or("");
+        if matches!(family, "price" | "plan" | "product") {
+            let id = r.id.clone();
+            work.catalog = Some(if family == "product" { (None, id) } else { (id, None) });
+        }
+        if self.settings.brevo.ecommerce_orders && matches!(env.event_type.as_str(), "payment_intent.succeeded" | "charge.succeeded") {
+            work.order = order_of(&env.event_type, &object_json);
+        }
         let is_customer_deleted = env.event_type == "customer.deleted";
         if is_customer_deleted {
             work.deleted_email = r.email.clone();
@@ -599,4 +634,36 @@ where
         }
         out
     }
+}
+
+/// The eCommerce order of a succeeded payment (e-mail filled in later).
+fn order_of(event_type: &str, object_json: &str) -> Option<crate::domain::brevo::BrevoOrder> {
+    #[derive(Deserialize)]
+    struct Paid {
+        id: String,
+        #[serde(default)]
+        amount: i64,
+        #[serde(default)]
+        amount_received: Option<i64>,
+        #[serde(default)]
+        amount_captured: Option<i64>,
+        #[serde(default)]
+        currency: String,
+        #[serde(default)]
+        created: i64,
+    }
+    let p: Paid = serde_json::from_str(object_json).ok()?;
+    let minor = match event_type {
+        "payment_intent.succeeded" => p.amount_received.unwrap_or(p.amount),
+        _ => p.amount_captured.unwrap_or(p.amount),
+    };
+    let at = crate::domain::mapping::rfc3339(p.created)?;
+    Some(crate::domain::brevo::BrevoOrder {
+        id: p.id,
+        created_at: at.clone(),
+        updated_at: at,
+        status: "completed".to_owned(),
+        amount: crate::domain::money::minor_to_major(minor, &p.currency),
+        email: String::new(),
+    })
 }
