@@ -258,10 +258,17 @@ async fn run(
         counts.orders,
         counts.other
     );
+    let log = stripe.requests();
+    let by = |p: &str| log.iter().filter(|r| r.path.starts_with(p)).count();
     println!(
-        "    Stripe requests: {stripe_requests} (client count {}) over {} recomputed customers = {per_customer:.2} per customer",
+        "    Stripe requests: {stripe_requests} (client count {}) over {} recomputed customers = {per_customer:.2} per customer \
+         [customers {}, charges {}, subscriptions {}, products {}]",
         c.stripe.client().stats().requests,
-        total.customers_reloaded
+        total.customers_reloaded,
+        by("/v1/customers"),
+        by("/v1/charges"),
+        by("/v1/subscriptions"),
+        by("/v1/products")
     );
     println!(
         "    wall time {:.2} s = {:.0} events/s; batch latency p50 {:.1} ms, max {:.1} ms",
