@@ -8,7 +8,7 @@
 //!   brevo:                      # optional, every key optional
 //!     rate_limits: {contacts_rps: 8, events_rps: 8, orders_rps: 4}
 //!     ecommerce_orders: false
-//!     import_threshold: 100
+//!     import_threshold: 10
 //! ```
 //!
 //! - `${VAR}` is replaced from an [`EnvSource`] before parsing (not inside
@@ -220,7 +220,7 @@ pub struct BrevoSettings {
 }
 
 /// Default `import_threshold`.
-pub const DEFAULT_IMPORT_THRESHOLD: usize = 100;
+pub const DEFAULT_IMPORT_THRESHOLD: usize = 10;
 
 impl Default for BrevoSettings {
     fn default() -> Self {
@@ -682,7 +682,7 @@ connectors:
         assert_eq!(d.stripe.field_mapping.len(), example.stripe.field_mapping.len());
         assert_eq!(d.brevo.rate_limits, RateLimits { contacts_rps: 8, events_rps: 8, orders_rps: 4 });
         assert!(!d.brevo.ecommerce_orders);
-        assert_eq!(d.brevo.import_threshold, 100);
+        assert_eq!(d.brevo.import_threshold, 10);
         // The built-in default passes its own validation.
         d.validate().unwrap();
     }
