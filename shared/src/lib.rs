@@ -16,5 +16,3 @@ pub mod ports;
 pub mod settings;
 pub mod telemetry;
 pub mod wiring;
-
-pub use error::{Error, Result};

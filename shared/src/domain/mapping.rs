@@ -592,12 +592,7 @@ mod tests {
     use crate::settings::{ListIds, Settings};
     use serde_json::json;
 
-    const FIXTURES: &str = include_str!("../../../sandbox/fixtures/stripe_fixtures.json");
-
-    fn fixture(name: &str) -> Value {
-        let all: Value = serde_json::from_str(FIXTURES).unwrap();
-        all["resources"][name].clone()
-    }
+    use crate::domain::fixtures::fixture;
 
     const T0: i64 = 1_710_072_000; // 2024-03-10T12:00:00Z
 

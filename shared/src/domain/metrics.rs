@@ -344,12 +344,7 @@ mod tests {
     use crate::domain::stripe::{Expandable, Product};
     use serde_json::{json, Value};
 
-    const FIXTURES: &str = include_str!("../../../sandbox/fixtures/stripe_fixtures.json");
-
-    fn fixture(name: &str) -> Value {
-        let all: Value = serde_json::from_str(FIXTURES).unwrap();
-        all["resources"][name].clone()
-    }
+    use crate::domain::fixtures::fixture;
 
     /// 2024-03-10T12:00:00Z
     const T0: i64 = 1_710_072_000;

@@ -2,6 +2,8 @@
 
 pub mod brevo;
 pub mod event;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod mapping;
 pub mod metrics;
 pub mod money;

@@ -690,12 +690,7 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-    const FIXTURES: &str = include_str!("../../../sandbox/fixtures/stripe_fixtures.json");
-
-    fn fixture(name: &str) -> Value {
-        let all: Value = serde_json::from_str(FIXTURES).unwrap();
-        all["resources"][name].clone()
-    }
+    use crate::domain::fixtures::fixture;
 
     #[test]
     fn every_fixture_object_parses() {
