@@ -92,32 +92,40 @@ fn valid_token(s: &str) -> bool {
 /// the consumer's parser refuses beyond 128, so refuse early here.
 pub const MAX_DEPTH: usize = 64;
 
-/// True when arrays/objects nest deeper than `limit` (strings are skipped).
+/// True when arrays/objects nest deeper than `limit`. String contents are
+/// skipped with `memchr`, so the scan costs little next to the JSON parse.
 fn nests_deeper_than(body: &[u8], limit: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut i = 0usize;
+    while let Some(k) = memchr::memchr3(b'"', b'{', b'[', &body[i..]) {
+        let at = i + k;
+        // Closing brackets between here and the last stop lower the depth.
+        depth = depth.saturating_sub(body[i..at].iter().filter(|&&b| b == b'}' || b == b']').count());
+        match body[at] {
+            b'"' => {
+                let mut j = at + 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &body[j..]) {
+                        None => return false,
+                        Some(m) if body[j + m] == b'\\' => j += m + 2,
+                        Some(m) => {
+                            j += m + 1;
+                            break;
+                        }
+                    }
+                    if j >= body.len() {
+                        return false;
+                    }
+                }
+                i = j;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
+            _ => {
                 depth += 1;
                 if depth > limit {
                     return true;
                 }
+                i = at + 1;
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
         }
     }
     false
@@ -234,6 +242,41 @@ mod tests {
             br#"{"id":"1","object":"event","type":"x","created":1,"data":{"object":{}}}"#,
         ] {
             assert!(parse_envelope(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    /// The obvious byte-by-byte depth, as a reference for the fast scan.
+    fn naive_max_depth(body: &[u8]) -> usize {
+        let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+        for &b in body {
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        max
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_depth_scan_agrees_with_the_naive_one(s in r#"[\[\]{}"\\a,: ]{0,80}"#, limit in 0usize..6) {
+            let b = s.as_bytes();
+            proptest::prop_assert_eq!(nests_deeper_than(b, limit), naive_max_depth(b) > limit, "{}", s);
         }
     }
 
