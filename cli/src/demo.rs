@@ -44,6 +44,7 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
         dedup: MemoryIdempotency::new(),
         clock: SystemClock,
         dead_letters: None,
+        status: None,
         settings: Arc::new(settings),
         options: ConsumeOptions::default(),
     };

@@ -243,3 +243,110 @@ pub trait BrevoApi: Send + Sync {
 pub trait DeadLetters: Send + Sync {
     async fn dead_letter(&self, body: &str, event_id: Option<&str>, reason: &str) -> Result<(), QueueError>;
 }
+
+/// How a resource is being synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Listing `created[gte]=since` page by page (`starting_after`).
+    #[default]
+    Backfill,
+    /// Following the Events API from (`events_created`, `events_last_id`).
+    Incremental,
+}
+
+/// The poller's progress and counters for one resource (`customers`,
+/// `charges`, … or `events`), as stored in the cursor table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CursorRecord {
+    pub resource: String,
+    pub mode: SyncMode,
+    /// Backfill lower bound (unix seconds).
+    pub since: Option<i64>,
+    /// Backfill run id (new per started backfill; part of snapshot keys).
+    pub run: Option<String>,
+    /// Backfill position: the last object id handed to the queue.
+    pub starting_after: Option<String>,
+    /// Incremental position: newest processed event's `created` and id.
+    pub events_created: Option<i64>,
+    pub events_last_id: Option<String>,
+    /// Objects (or events) seen in total.
+    pub synced: u64,
+    pub requests: u64,
+    pub messages_enqueued: u64,
+    pub retries: u64,
+    pub last_run: Option<i64>,
+    pub last_success: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+impl CursorRecord {
+    pub fn new(resource: &str) -> Self {
+        Self { resource: resource.to_owned(), ..Self::default() }
+    }
+
+    /// The cursor as `status` prints it.
+    pub fn cursor_text(&self) -> Option<String> {
+        match self.mode {
+            SyncMode::Backfill => self.starting_after.clone(),
+            SyncMode::Incremental => match (self.events_created, &self.events_last_id) {
+                (Some(t), Some(id)) => Some(format!("{t}:{id}")),
+                (Some(t), None) => Some(t.to_string()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// What the consumer has done to contacts, summed over its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ContactCounts {
+    pub synced: u64,
+    pub skipped_no_email: u64,
+    pub failed: u64,
+}
+
+/// The cursor table: per-resource progress, a single-poller lease, and the
+/// consumer's contact counters (for `status`).
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    async fn load(&self, resource: &str) -> Result<Option<CursorRecord>, StoreError>;
+    /// Writes the whole record (last writer wins: only the lease holder writes).
+    async fn save(&self, record: &CursorRecord) -> Result<(), StoreError>;
+    /// Every resource record.
+    async fn list(&self) -> Result<Vec<CursorRecord>, StoreError>;
+    /// Takes (or renews, for the same owner) the poller lease until
+    /// `until`; false when another owner holds an unexpired lease.
+    async fn acquire_lease(&self, owner: &str, now: i64, until: i64) -> Result<bool, StoreError>;
+    /// Gives the lease up (only if `owner` holds it).
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError>;
+    /// Adds to the contact counters (atomic increments).
+    async fn add_contact_counts(&self, delta: ContactCounts) -> Result<(), StoreError>;
+    async fn contact_counts(&self) -> Result<ContactCounts, StoreError>;
+}
+
+#[async_trait]
+impl<T: CursorStore + ?Sized> CursorStore for std::sync::Arc<T> {
+    async fn load(&self, resource: &str) -> Result<Option<CursorRecord>, StoreError> {
+        (**self).load(resource).await
+    }
+    async fn save(&self, record: &CursorRecord) -> Result<(), StoreError> {
+        (**self).save(record).await
+    }
+    async fn list(&self) -> Result<Vec<CursorRecord>, StoreError> {
+        (**self).list().await
+    }
+    async fn acquire_lease(&self, owner: &str, now: i64, until: i64) -> Result<bool, StoreError> {
+        (**self).acquire_lease(owner, now, until).await
+    }
+    async fn release_lease(&self, owner: &str) -> Result<(), StoreError> {
+        (**self).release_lease(owner).await
+    }
+    async fn add_contact_counts(&self, delta: ContactCounts) -> Result<(), StoreError> {
+        (**self).add_contact_counts(delta).await
+    }
+    async fn contact_counts(&self) -> Result<ContactCounts, StoreError> {
+        (**self).contact_counts().await
+    }
+}

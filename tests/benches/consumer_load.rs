@@ -60,6 +60,7 @@ fn consumer(stripe_base: &str, brevo_base: &str, settings: Arc<Settings>) -> Rea
         dedup: MemoryIdempotency::new(),
         clock: SystemClock,
         dead_letters: None,
+        status: None,
         settings,
         options: ConsumeOptions::default(),
     }

@@ -81,6 +81,7 @@ async fn world() -> World {
         dedup: DynamoIdempotency::new(ddb, table),
         clock: SystemClock,
         dead_letters: None,
+        status: None,
         settings: Arc::new(settings),
         options: ConsumeOptions::default(),
     };

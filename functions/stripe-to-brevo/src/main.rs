@@ -47,6 +47,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             dedup,
             clock: SystemClock,
             dead_letters,
+            status: None,
             settings: settings.clone(),
             options: ConsumeOptions::default(),
         })

@@ -104,3 +104,58 @@ impl crate::ports::IdempotencyStore for MemoryIdempotency {
         Ok(())
     }
 }
+
+/// Cursor records, lease and counters in memory (core unit tests only).
+#[derive(Debug, Default)]
+pub struct MemoryCursors {
+    records: Mutex<std::collections::BTreeMap<String, crate::ports::CursorRecord>>,
+    lease: Mutex<Option<(String, i64)>>,
+    counts: Mutex<crate::ports::ContactCounts>,
+}
+
+impl MemoryCursors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl crate::ports::CursorStore for MemoryCursors {
+    async fn load(&self, resource: &str) -> Result<Option<crate::ports::CursorRecord>, crate::ports::StoreError> {
+        Ok(self.records.lock().unwrap_or_else(|p| p.into_inner()).get(resource).cloned())
+    }
+    async fn save(&self, record: &crate::ports::CursorRecord) -> Result<(), crate::ports::StoreError> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).insert(record.resource.clone(), record.clone());
+        Ok(())
+    }
+    async fn list(&self) -> Result<Vec<crate::ports::CursorRecord>, crate::ports::StoreError> {
+        Ok(self.records.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect())
+    }
+    async fn acquire_lease(&self, owner: &str, now: i64, until: i64) -> Result<bool, crate::ports::StoreError> {
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        match &*lease {
+            Some((holder, expires)) if holder != owner && *expires >= now => Ok(false),
+            _ => {
+                *lease = Some((owner.to_owned(), until));
+                Ok(true)
+            }
+        }
+    }
+    async fn release_lease(&self, owner: &str) -> Result<(), crate::ports::StoreError> {
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        if lease.as_ref().is_some_and(|(h, _)| h == owner) {
+            *lease = None;
+        }
+        Ok(())
+    }
+    async fn add_contact_counts(&self, d: crate::ports::ContactCounts) -> Result<(), crate::ports::StoreError> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.synced += d.synced;
+        c.skipped_no_email += d.skipped_no_email;
+        c.failed += d.failed;
+        Ok(())
+    }
+    async fn contact_counts(&self) -> Result<crate::ports::ContactCounts, crate::ports::StoreError> {
+        Ok(*self.counts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}

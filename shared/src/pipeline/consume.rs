@@ -22,7 +22,7 @@ use crate::domain::event::{parse_envelope, EventKind};
 use crate::domain::mapping::{self, ContactOutcome};
 use crate::domain::metrics::compute_metrics;
 use crate::domain::stripe::ObjectRef;
-use crate::ports::{BrevoApi, Claim, Clock, CustomerState, DeadLetters, IdempotencyStore, RemoteError, Source, StripeApi};
+use crate::ports::{BrevoApi, Claim, Clock, ContactCounts, CursorStore, CustomerState, DeadLetters, IdempotencyStore, RemoteError, Source, StripeApi};
 use crate::settings::Settings;
 use crate::telemetry::redact_email;
 
@@ -132,6 +132,8 @@ pub struct Consumer<S, B, I, C> {
     pub dedup: I,
     pub clock: C,
     pub dead_letters: Option<Arc<dyn DeadLetters>>,
+    /// Where the contact counters for `status` are added (the cursor table).
+    pub status: Option<Arc<dyn CursorStore>>,
     pub settings: Arc<Settings>,
     pub options: ConsumeOptions,
 }
@@ -510,6 +512,18 @@ where
                 }
             }
             report.push((m.message_id.clone(), o));
+        }
+        if let Some(store) = &self.status {
+            let delta = ContactCounts {
+                synced: stats.contacts_synced as u64,
+                skipped_no_email: stats.contacts_skipped_no_email as u64,
+                failed: stats.contacts_failed as u64,
+            };
+            if delta != ContactCounts::default() {
+                if let Err(e) = store.add_contact_counts(delta).await {
+                    tracing::warn!(cause = %e, "could not record contact counters for status");
+                }
+            }
         }
         BatchReport { outcomes: report, stats }
     }
