@@ -76,11 +76,12 @@ impl LogCapture {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 
-    /// A subscriber writing every level, with spans, into this capture.
+    /// A subscriber writing every level (`RUST_LOG=trace`, with the
+    /// production caps of `shared::telemetry::filter`), spans included.
     pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
         let me = self.clone();
         tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(shared::telemetry::filter("trace"))
             .with_ansi(false)
             .with_writer(move || me.clone())
             .finish()

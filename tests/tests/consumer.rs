@@ -395,3 +395,62 @@ async fn a_renamed_product_reaches_every_subscriber_and_orders_are_sent_when_ena
     let order = orders.get("pi_order_1").expect("order sent");
     assert_eq!(order["amount"], json!(42.0));
 }
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn no_key_secret_or_raw_email_reaches_any_log_line_at_any_level() {
+    use shared::adapters::memory::{FixedClock, MemoryQueue};
+    use shared::domain::signature::{sign_header, Verifier};
+    use shared::pipeline::ingest::{Ingest, WebhookRequest};
+    use tracing::instrument::WithSubscriber;
+
+    let mut w = world().await;
+    let mut settings = (*w.app.settings).clone();
+    settings.stripe.debug = true; // the most verbose per-event logging
+    w.app.settings = Arc::new(settings);
+    let n = 6;
+    seed(&w, n);
+    let mut events = Vec::new();
+    for i in 0..n {
+        story(&w, i, &mut events);
+    }
+    let logs = e2e_tests::LogCapture::default();
+    let webhook_secret = "whsec_log_hygiene_secret_value";
+    let scenario = async {
+        // Webhooks: good, forged, stale, garbage.
+        let ingest = Ingest::new(Verifier::new(vec![SecretString::from(webhook_secret.to_owned())], 300), MemoryQueue::new(), FixedClock::at(w.now));
+        for ev in &events {
+            let body = ev.to_string();
+            let sig = sign_header(&[webhook_secret], w.now, body.as_bytes());
+            ingest.handle(WebhookRequest { method: "POST", signature: Some(&sig), body: body.as_bytes() }).await;
+            let stale = sign_header(&[webhook_secret], w.now - 1_000, body.as_bytes());
+            ingest.handle(WebhookRequest { method: "POST", signature: Some(&stale), body: body.as_bytes() }).await;
+            ingest.handle(WebhookRequest { method: "POST", signature: Some("t=1,v1=00"), body: body.as_bytes() }).await;
+        }
+        ingest.handle(WebhookRequest { method: "POST", signature: Some("garbage"), body: b"{\"email\":\"customer.1@example.com\"" }).await;
+        // Consumer under faults, so error and retry paths log too.
+        w.stripe.set_error_rates(0.1, 0.05);
+        w.brevo.fail_randomly(Family::Contacts, 0.1, Fault::RateLimited);
+        w.brevo.fail_randomly(Family::Events, 0.1, Fault::Status(503));
+        let queue = SqsQueue::new(w.sqs.clone(), w.queue_url.clone());
+        queue.send_all(&ingest.queue.messages()).await.expect("queued");
+        queue.send_all(&[QueueMessage { body: "{\"email\":\"customer.2@example.com\"}".into(), event_id: "x".into(), event_type: "x".into(), livemode: None, source: Source::Webhook }]).await.expect("queued");
+        drain(&w, 200).await;
+        w.stripe.clear_faults();
+        w.brevo.reset_faults();
+        drain(&w, 60).await;
+    };
+    scenario.with_subscriber(logs.subscriber()).await;
+    let text = logs.text();
+    assert!(text.lines().count() > 20, "the scenario logged: {} lines", text.lines().count());
+    assert!(text.contains("***@"), "addresses appear only redacted");
+    let stripe_key = stripe_key();
+    for secret in [stripe_key.as_str(), w.brevo.api_key().as_str(), webhook_secret] {
+        assert!(!text.contains(secret), "a secret reached the logs");
+    }
+    for i in 0..n {
+        let email = format!("customer.{i}@example.com");
+        let leak = text.lines().find(|l| l.to_lowercase().contains(&email));
+        assert!(leak.is_none(), "raw e-mail {email} reached the logs: {}", leak.unwrap_or_default().chars().take(400).collect::<String>());
+    }
+}
