@@ -454,3 +454,55 @@ async fn no_key_secret_or_raw_email_reaches_any_log_line_at_any_level() {
         assert!(leak.is_none(), "raw e-mail {email} reached the logs: {}", leak.unwrap_or_default().chars().take(400).collect::<String>());
     }
 }
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn a_dynamodb_outage_returns_every_message_and_nothing_is_lost_or_applied_twice() {
+    let mut w = world().await;
+    seed(&w, 3);
+    let mut events = Vec::new();
+    for i in 0..3 {
+        story(&w, i, &mut events);
+    }
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(k, e)| json!({"messageId": format!("m{k}"), "body": e.to_string(), "attributes": {}, "messageAttributes": {}}))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
+    // The dedup table is unreachable.
+    let down = e2e_tests::aws_unreachable().await;
+    let real = std::mem::replace(&mut w.app.dedup, DynamoIdempotency::new(aws_sdk_dynamodb::Client::new(&down), "unreachable"));
+    let resp = stripe_to_brevo::handle(&w.app, event.clone()).await;
+    assert_eq!(resp.batch_item_failures.len(), events.len(), "every message comes back");
+    assert!(w.brevo.events().is_empty() && w.brevo.contacts().is_empty(), "nothing applied without a claim");
+    // DynamoDB is back: each applied once; a second delivery is a duplicate.
+    w.app.dedup = real;
+    assert!(stripe_to_brevo::handle(&w.app, event.clone()).await.batch_item_failures.is_empty());
+    let sent = w.brevo.events().len();
+    assert!(sent > 0);
+    assert!(stripe_to_brevo::handle(&w.app, event).await.batch_item_failures.is_empty());
+    assert_eq!(w.brevo.events().len(), sent, "no event applied twice");
+}
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn a_full_brevo_outage_returns_the_batch_and_it_goes_through_after_recovery() {
+    let w = world().await;
+    seed(&w, 2);
+    let mut events = Vec::new();
+    for i in 0..2 {
+        story(&w, i, &mut events);
+    }
+    let queue = SqsQueue::new(w.sqs.clone(), w.queue_url.clone());
+    queue.send_all(&events.iter().map(message).collect::<Vec<_>>()).await.expect("queued");
+    w.brevo.set_outage(true);
+    let (_, failures) = drain(&w, 3).await;
+    assert!(failures >= events.len(), "the whole batch came back at least once");
+    assert!(w.brevo.events().is_empty());
+    w.brevo.set_outage(false);
+    drain(&w, 60).await;
+    let forwarded = events.iter().filter(|e| w.app.settings.stripe.sends_event(e["type"].as_str().expect("t"))).count();
+    assert_eq!(w.brevo.events().len(), forwarded, "each forwarded event exactly once after recovery");
+    assert_eq!(w.brevo.contacts().len(), 2);
+}

@@ -1,6 +1,8 @@
-//! Property tests (the fuzz target that runs in every test run): the header
+//! Property tests (the fuzz targets that run in every test run; FUZZ_CASES=N
+//! for a longer run): the header
 //! parser never panics on arbitrary input, and no header that was not made
-//! with the secret over this body and timestamp is ever accepted.
+//! with the secret over this body and timestamp is ever accepted; the event
+//! envelope parser and the config loader never panic.
 
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -70,4 +72,26 @@ fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
     let depth = 100_000;
     let body = format!(r#"{{"id":"evt_1","object":"event","type":"a.b","created":1,"data":{{"object":{{"x":{}{}}}}}}}"#, "[".repeat(depth), "]".repeat(depth));
     assert!(parse_envelope(body.as_bytes()).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 4, ..ProptestConfig::default() })]
+
+    /// The config loader refuses garbage with an error, never a panic.
+    #[test]
+    fn the_config_loader_never_panics(s in "(connectors|stripe|sync|lists|field_mapping|events|\\$\\{[A-Z]{0,4}\\}|[:\\-\\[\\]{}\"' \n]|[a-z0-9_.]{1,8}){0,60}") {
+        let env: std::collections::HashMap<String, String> = [("A".to_owned(), "1".to_owned())].into_iter().collect();
+        let _ = shared::settings::Settings::from_yaml(&s, &env);
+    }
+
+    /// Well-formed configs with a random unknown key are refused, naming it.
+    #[test]
+    fn an_unknown_key_is_refused_with_its_path(key in "[a-z]{3,10}") {
+        prop_assume!(!["enabled", "debug", "since", "lists", "events", "sync"].contains(&key.as_str()));
+        let yaml = format!("connectors:\n  stripe:\n    {key}_x: 1\n");
+        let env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let err = shared::settings::Settings::from_yaml(&yaml, &env).expect_err("unknown key").to_string();
+        prop_assert!(err.contains("connectors.stripe"), "{}", err);
+        prop_assert!(err.contains(&format!("{key}_x")), "{}", err);
+    }
 }
