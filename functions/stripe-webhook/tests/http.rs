@@ -223,3 +223,48 @@ async fn an_unloadable_secret_answers_503_so_stripe_retries() {
     assert!(!answer.contains("missing"));
     assert!(app.queue.messages().is_empty());
 }
+
+#[tokio::test]
+async fn the_content_type_does_not_matter_only_the_signed_body_does() {
+    let body = raw_event("customer.created");
+    for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""] {
+        let app = app(SECRET);
+        let mut ev = sample("webhook/apigw-v2/customer.created.json");
+        ev["headers"]["content-type"] = json!(ct);
+        ev["headers"]["stripe-signature"] = json!(sign_header(&[SECRET], NOW, body.as_bytes()));
+        ev["body"] = json!(body);
+        let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
+        assert_eq!(call(&app, req).await.0, 200, "content-type {ct:?}");
+        // The same body unsigned is refused whatever it claims to be.
+        let mut bad = ev.clone();
+        bad["headers"]["stripe-signature"] = json!(sign_header(&["whsec_wrong"], NOW, body.as_bytes()));
+        let req = lambda_http::request::from_str(&bad.to_string()).expect("request");
+        assert_eq!(call(&app, req).await.0, 400, "content-type {ct:?}");
+    }
+}
+
+#[tokio::test]
+async fn header_injection_attempts_are_refused_and_never_reflected() {
+    let body = raw_event("customer.created");
+    let good = sign_header(&[SECRET], NOW, body.as_bytes());
+    let app = app(SECRET);
+    for hostile in [
+        format!("{good}\r\nX-Injected: 1"),
+        format!("t={NOW}\nv1=abc"),
+        format!("{good},t=1"),
+        format!("t={NOW},v1={}", "a".repeat(10_000)),
+        format!("{},v1=00", ",".repeat(100)),
+        "t=\u{0}1,v1=00".to_owned(),
+    ] {
+        let answer = shared::pipeline::ingest::handle_webhook(
+            &shared::domain::signature::Verifier::new(vec![SecretString::from(SECRET.to_owned())], 300),
+            &app.queue,
+            &app.clock,
+            shared::pipeline::ingest::WebhookRequest { method: "POST", signature: Some(&hostile), body: body.as_bytes() },
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{hostile:.60}");
+        assert!(!answer.body.contains("X-Injected") && !answer.body.contains('\n'), "{}", answer.body);
+    }
+    assert!(app.queue.messages().is_empty());
+}

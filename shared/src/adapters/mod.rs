@@ -7,6 +7,7 @@ pub mod dynamodb;
 pub mod memory;
 pub mod rate_limit;
 pub mod secrets;
+pub mod sqlite;
 pub mod sqs;
 pub mod stripe_http;
 pub mod vendor_ports;
