@@ -14,6 +14,10 @@ use crate::adapters::vendor_ports::StripeReader;
 use crate::config::{self, ConfigError, EnvSource};
 use crate::settings::Settings;
 
+/// How long a contact sent unchanged is not sent again (see
+/// [`crate::adapters::brevo_cache::SkipUnchanged`]).
+pub const CONTACT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Where the three vendor secrets come from.
 pub struct Secrets {
     pub stripe_key: LazySecret,

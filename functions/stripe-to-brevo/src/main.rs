@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
+use shared::adapters::brevo_cache::SkipUnchanged;
 use shared::adapters::brevo_http::BrevoClient;
 use shared::adapters::dynamodb::DynamoIdempotency;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
@@ -17,7 +18,7 @@ use shared::ports::{DeadLetters, SystemClock};
 use shared::wiring::{self, Secrets};
 use tokio::sync::OnceCell;
 
-type App = Consumer<StripeReader, BrevoClient, DynamoIdempotency, SystemClock>;
+type App = Consumer<StripeReader, SkipUnchanged<BrevoClient>, DynamoIdempotency, SystemClock>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -43,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .ok_or_else(|| config::ConfigError::invalid("consumer", "initialised twice"))?;
         Ok::<App, config::ConfigError>(Consumer {
             stripe: wiring::stripe_reader(&env, stripe_key)?,
-            brevo: wiring::brevo_client(&env, brevo_key, &settings)?,
+            brevo: SkipUnchanged::new(wiring::brevo_client(&env, brevo_key, &settings)?, wiring::CONTACT_CACHE_TTL),
             dedup,
             clock: SystemClock,
             dead_letters,

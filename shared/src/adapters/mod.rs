@@ -2,6 +2,7 @@
 //! trait from [`crate::ports`].
 
 pub mod aws;
+pub mod brevo_cache;
 pub mod brevo_http;
 pub mod dynamodb;
 pub mod memory;

@@ -33,8 +33,8 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::ports::{
-    Claim, ContactCounts, CursorRecord, CursorStore, DeadLetters, EventQueue, IdempotencyStore, QueueError, QueueMessage, Source,
-    StoreError,
+    Claim, ContactCounts, CursorRecord, CursorStore, DeadLetters, EventQueue, IdempotencyStore, QueueError,
+    QueueMessage, Source, StoreError,
 };
 
 /// Default number of receives after which a message is dead-lettered
@@ -159,9 +159,11 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(&path).map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
         // journal_mode answers with a row; pragma_update ignores it.
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
@@ -271,7 +273,9 @@ impl SqliteStore {
     pub async fn ack(&self, id: i64, receipt: &str) -> Result<bool, StoreError> {
         let receipt = receipt.to_owned();
         self.run(move |conn| {
-            let n = conn.execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2 AND dead = 0", params![id, receipt]).map_err(unavailable)?;
+            let n = conn
+                .execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2 AND dead = 0", params![id, receipt])
+                .map_err(unavailable)?;
             Ok(n == 1)
         })
         .await
@@ -330,8 +334,9 @@ impl SqliteStore {
     /// nothing waits; 0 when one is visible now).
     pub async fn next_visible_in(&self, now: i64) -> Result<Option<i64>, StoreError> {
         self.run(move |conn| {
-            let at: Option<i64> =
-                conn.query_row("SELECT MIN(visible_at) FROM queue WHERE dead = 0", [], |r| r.get(0)).map_err(unavailable)?;
+            let at: Option<i64> = conn
+                .query_row("SELECT MIN(visible_at) FROM queue WHERE dead = 0", [], |r| r.get(0))
+                .map_err(unavailable)?;
             Ok(at.map(|t| (t - now).max(0)))
         })
         .await
@@ -404,7 +409,8 @@ impl EventQueue for SqliteStore {
 #[async_trait]
 impl DeadLetters for SqliteStore {
     async fn dead_letter(&self, body: &str, event_id: Option<&str>, reason: &str) -> Result<(), QueueError> {
-        let (body, event_id, reason) = (body.to_owned(), event_id.unwrap_or("").to_owned(), reason.chars().take(256).collect::<String>());
+        let (body, event_id, reason) =
+            (body.to_owned(), event_id.unwrap_or("").to_owned(), reason.chars().take(256).collect::<String>());
         self.run(move |conn| {
             let now = now_unix();
             conn.execute(
@@ -432,6 +438,12 @@ impl IdempotencyStore for SqliteStore {
                 })
                 .optional()
                 .map_err(unavailable)?;
+            // Expired records are dead weight: prune a few at each claim.
+            tx.execute(
+                "DELETE FROM dedup WHERE rowid IN (SELECT rowid FROM dedup WHERE expires_at < ?1 AND key <> ?2 LIMIT 100)",
+                params![now, key],
+            )
+            .map_err(unavailable)?;
             let claim = match existing {
                 Some((completed, until, exp)) if exp >= now && (completed || until >= now) => {
                     if completed {
@@ -461,12 +473,6 @@ impl IdempotencyStore for SqliteStore {
             conn.execute(
                 "INSERT OR REPLACE INTO dedup (key, completed, in_progress_until, expires_at) VALUES (?1, 1, 0, ?2)",
                 params![key, expires_at],
-            )
-            .map_err(unavailable)?;
-            // Expired records are dead weight: prune a few at each completion.
-            conn.execute(
-                "DELETE FROM dedup WHERE rowid IN (SELECT rowid FROM dedup WHERE expires_at < ?1 LIMIT 100)",
-                params![now_unix()],
             )
             .map_err(unavailable)?;
             Ok(())
@@ -510,7 +516,8 @@ impl CursorStore for SqliteStore {
                 .query_row("SELECT record FROM cursors WHERE resource = ?1", params![resource], |r| r.get(0))
                 .optional()
                 .map_err(unavailable)?;
-            text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("cursor {resource}: {e}")))).transpose()
+            text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("cursor {resource}: {e}"))))
+                .transpose()
         })
         .await
     }
@@ -519,7 +526,8 @@ impl CursorStore for SqliteStore {
         let text = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let resource = record.resource.clone();
         self.run(move |conn| {
-            conn.execute("INSERT OR REPLACE INTO cursors (resource, record) VALUES (?1, ?2)", params![resource, text]).map_err(unavailable)?;
+            conn.execute("INSERT OR REPLACE INTO cursors (resource, record) VALUES (?1, ?2)", params![resource, text])
+                .map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -609,11 +617,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir);
         s.send_all(&[msg("evt_1"), msg("evt_2")]).await.unwrap();
-        let got = s.receive(10, 30, NOW + 10_000_000).await.unwrap();
+        let t = now_unix() + 1;
+        let got = s.receive(10, 30, t).await.unwrap();
         assert_eq!(got.iter().map(|r| r.message.event_id.as_str()).collect::<Vec<_>>(), ["evt_1", "evt_2"]);
         assert_eq!(got[0].receive_count, 1);
         assert_eq!(got[0].message, msg("evt_1"));
-        let t = NOW + 10_000_000;
         assert!(s.receive(10, 30, t + 29).await.unwrap().is_empty(), "in flight: invisible");
         assert!(s.ack(got[0].id, &got[0].receipt).await.unwrap());
         let d = s.depth(t).await.unwrap();
@@ -716,7 +724,11 @@ mod tests {
         s.complete("k", NOW + 1000).await.unwrap();
         s.release("k").await.unwrap(); // never deletes a completed record
         assert_eq!(s.claim("k", NOW + 63, NOW + 123, NOW + 1000).await.unwrap(), Claim::AlreadyCompleted);
-        assert_eq!(s.claim("k", NOW + 1000, NOW + 1060, NOW + 2000).await.unwrap(), Claim::AlreadyCompleted, "expiry is inclusive");
+        assert_eq!(
+            s.claim("k", NOW + 1000, NOW + 1060, NOW + 2000).await.unwrap(),
+            Claim::AlreadyCompleted,
+            "expiry is inclusive"
+        );
         // Expired by value (nothing deleted it): claimable again.
         assert_eq!(s.claim("k", NOW + 1001, NOW + 1060, NOW + 2000).await.unwrap(), Claim::Acquired);
     }
@@ -749,7 +761,10 @@ mod tests {
         s.save(&rec).await.unwrap();
         assert_eq!(s.load("customers").await.unwrap(), Some(rec.clone()));
         s.save(&CursorRecord::new("charges")).await.unwrap();
-        assert_eq!(s.list().await.unwrap().iter().map(|r| r.resource.as_str()).collect::<Vec<_>>(), ["charges", "customers"]);
+        assert_eq!(
+            s.list().await.unwrap().iter().map(|r| r.resource.as_str()).collect::<Vec<_>>(),
+            ["charges", "customers"]
+        );
         assert_eq!(s.contact_counts().await.unwrap(), ContactCounts::default());
         s.add_contact_counts(ContactCounts { synced: 2, skipped_no_email: 1, failed: 1 }).await.unwrap();
         s.add_contact_counts(ContactCounts { synced: 1, skipped_no_email: 0, failed: 0 }).await.unwrap();
