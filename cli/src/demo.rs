@@ -27,7 +27,13 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
     let stripe = StripeSandbox::start(StripeSandboxOptions::default()).await.context("starting the local Stripe")?;
     let brevo = BrevoSandbox::start(BrevoSandboxOptions::default()).await.context("starting the local Brevo")?;
     let summary = stripe.seed_demo_dataset(customers, 42);
-    println!("local Stripe  {}  ({} customers, {} charges, {} subscriptions)", stripe.base_url(), summary.count("customers"), summary.count("charges"), summary.count("subscriptions"));
+    println!(
+        "local Stripe  {}  ({} customers, {} charges, {} subscriptions)",
+        stripe.base_url(),
+        summary.count("customers"),
+        summary.count("charges"),
+        summary.count("subscriptions")
+    );
     println!("local Brevo   {}  (lists 20 all_customers, 21 subscribers, 22 churned)", brevo.base_url());
 
     let key = StripeSandboxOptions::default().secret_keys.first().cloned().context("sandbox key")?;
@@ -51,15 +57,20 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
 
     // 1. Backfill: every customer, as snapshots of up to 100 (one per page).
     let mut ids: Vec<String> = Vec::new();
-    client.list_all::<Value, _>("/v1/customers", &[], |page| {
-        ids.extend(page.iter().filter_map(|c| c["id"].as_str().map(str::to_owned)));
-    })
-    .await?;
+    client
+        .list_all::<Value, _>("/v1/customers", &[], |page| {
+            ids.extend(page.iter().filter_map(|c| c["id"].as_str().map(str::to_owned)));
+        })
+        .await?;
     let snapshots: Vec<InboundMessage> = ids
         .chunks(100)
         .enumerate()
         .map(|(n, chunk)| {
-            let s = Snapshot { object: SNAPSHOT_OBJECT.to_owned(), key: format!("demo:customers:{n}"), customers: chunk.to_vec() };
+            let s = Snapshot {
+                object: SNAPSHOT_OBJECT.to_owned(),
+                key: format!("demo:customers:{n}"),
+                customers: chunk.to_vec(),
+            };
             InboundMessage {
                 message_id: format!("backfill-{n}"),
                 body: serde_json::to_string(&s).unwrap_or_default(),
@@ -72,33 +83,69 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
         .collect();
     let report = consumer.consume(&snapshots).await;
     let s = &report.stats;
-    println!("\nbackfill: {} customers reloaded, {} contacts synced, {} skipped (no email), {} failed", s.customers_reloaded, s.contacts_synced, s.contacts_skipped_no_email, s.contacts_failed);
+    println!(
+        "\nbackfill: {} customers reloaded, {} contacts synced, {} skipped (no email), {} failed",
+        s.customers_reloaded, s.contacts_synced, s.contacts_skipped_no_email, s.contacts_failed
+    );
 
     // 2. Webhooks: signed, verified, queued, consumed.
     let now = SystemClock.now_unix();
-    let first = ids.iter().find(|c| stripe.get("customers", c).and_then(|v| v.get("email").cloned()).is_some_and(|e| !e.is_null()));
+    let first = ids
+        .iter()
+        .find(|c| stripe.get("customers", c).and_then(|v| v.get("email").cloned()).is_some_and(|e| !e.is_null()));
     let Some(cid) = first.cloned() else { anyhow::bail!("the demo data set has no customer with an e-mail") };
     let events = vec![
-        Seed::event("evt_demo_failed", "payment_intent.payment_failed", json!({"id": "pi_demo_1", "object": "payment_intent", "customer": cid, "amount": 4900, "currency": "usd", "status": "requires_payment_method", "last_payment_error": {"code": "card_declined"}}), now - 5, false),
-        Seed::event("evt_demo_checkout", "checkout.session.expired", json!({"id": "cs_demo_1", "object": "checkout.session", "customer": null, "amount_total": 12900, "currency": "usd", "status": "expired", "customer_details": {"email": "guest.shopper@example.com"}}), now - 3, false),
-        Seed::event("evt_demo_updated", "customer.updated", stripe.get("customers", &cid).unwrap_or_default(), now - 1, false),
+        Seed::event(
+            "evt_demo_failed",
+            "payment_intent.payment_failed",
+            json!({"id": "pi_demo_1", "object": "payment_intent", "customer": cid, "amount": 4900, "currency": "usd", "status": "requires_payment_method", "last_payment_error": {"code": "card_declined"}}),
+            now - 5,
+            false,
+        ),
+        Seed::event(
+            "evt_demo_checkout",
+            "checkout.session.expired",
+            json!({"id": "cs_demo_1", "object": "checkout.session", "customer": null, "amount_total": 12900, "currency": "usd", "status": "expired", "customer_details": {"email": "guest.shopper@example.com"}}),
+            now - 3,
+            false,
+        ),
+        Seed::event(
+            "evt_demo_updated",
+            "customer.updated",
+            stripe.get("customers", &cid).unwrap_or_default(),
+            now - 1,
+            false,
+        ),
     ];
-    let ingest = Ingest::new(Verifier::new(vec![SecretString::from(DEMO_WEBHOOK_SECRET.to_owned())], 300), MemoryQueue::new(), SystemClock);
+    let ingest = Ingest::new(
+        Verifier::new(vec![SecretString::from(DEMO_WEBHOOK_SECRET.to_owned())], 300),
+        MemoryQueue::new(),
+        SystemClock,
+    );
     for ev in &events {
         let body = ev.to_string();
         let sig = sign_header(&[DEMO_WEBHOOK_SECRET], now, body.as_bytes());
-        let answer = ingest.handle(WebhookRequest { method: "POST", signature: Some(&sig), body: body.as_bytes() }).await;
+        let answer =
+            ingest.handle(WebhookRequest { method: "POST", signature: Some(&sig), body: body.as_bytes() }).await;
         println!("webhook {:<32} → HTTP {} {}", ev["type"].as_str().unwrap_or(""), answer.status, answer.body);
     }
     let forged = events[0].to_string();
-    let answer = ingest.handle(WebhookRequest { method: "POST", signature: Some("t=1,v1=00"), body: forged.as_bytes() }).await;
+    let answer =
+        ingest.handle(WebhookRequest { method: "POST", signature: Some("t=1,v1=00"), body: forged.as_bytes() }).await;
     println!("webhook {:<32} → HTTP {} {}", "(forged signature)", answer.status, answer.body);
     let queued: Vec<InboundMessage> = ingest
         .queue
         .messages()
         .into_iter()
         .enumerate()
-        .map(|(n, m)| InboundMessage { message_id: format!("webhook-{n}"), body: m.body, event_id: Some(m.event_id), event_type: Some(m.event_type), source: Some(m.source), receive_count: 1 })
+        .map(|(n, m)| InboundMessage {
+            message_id: format!("webhook-{n}"),
+            body: m.body,
+            event_id: Some(m.event_id),
+            event_type: Some(m.event_type),
+            source: Some(m.source),
+            receive_count: 1,
+        })
         .collect();
     let mut twice = queued.clone();
     twice.extend(queued.iter().cloned().map(|mut m| {
@@ -106,23 +153,50 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
         m
     }));
     let report = consumer.consume(&twice).await;
-    println!("consumer: {} messages ({} duplicates), {} Brevo events sent", report.stats.messages, report.stats.duplicates, report.stats.events_sent);
+    println!(
+        "consumer: {} messages ({} duplicates), {} Brevo events sent",
+        report.stats.messages, report.stats.duplicates, report.stats.events_sent
+    );
 
     // 3. What Brevo holds now.
-    println!("\n{:<34} {:>9} {:>5} {:>9} {:>8} {:<10} {:<16} lists", "contact", "total", "paid", "ltv", "mrr", "status", "plan");
+    println!(
+        "\n{:<34} {:>9} {:>5} {:>9} {:>8} {:<10} {:<16} lists",
+        "contact", "total", "paid", "ltv", "mrr", "status", "plan"
+    );
     let mut contacts = brevo.contacts();
     contacts.sort_by(|a, b| a.email.cmp(&b.email));
     for c in &contacts {
-        let a = |k: &str| c.attributes.get(k).map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).unwrap_or_else(|| "-".into());
+        let a = |k: &str| {
+            c.attributes
+                .get(k)
+                .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                .unwrap_or_else(|| "-".into())
+        };
         println!(
             "{:<34} {:>9} {:>5} {:>9} {:>8} {:<10} {:<16} {:?}",
-            c.email, a("TOTAL_SPENT"), a("PAYMENT_COUNT"), a("LTV"), a("MONTHLY_REVENUE"), a("SUB_STATUS"), a("PLAN_NAME"), c.list_ids
+            c.email,
+            a("TOTAL_SPENT"),
+            a("PAYMENT_COUNT"),
+            a("LTV"),
+            a("MONTHLY_REVENUE"),
+            a("SUB_STATUS"),
+            a("PLAN_NAME"),
+            c.list_ids
         );
     }
     println!("\nBrevo events:");
     for e in brevo.events() {
-        println!("  {:<40} {:<34} {}", e.event_name, e.email.unwrap_or_default(), Value::Object(e.event_properties).to_string().chars().take(90).collect::<String>());
+        println!(
+            "  {:<40} {:<34} {}",
+            e.event_name,
+            e.email.unwrap_or_default(),
+            Value::Object(e.event_properties).to_string().chars().take(90).collect::<String>()
+        );
     }
-    println!("\n{} contacts in Brevo; {} Stripe customers without e-mail were skipped.", contacts.len(), summary.customers_without_email);
+    println!(
+        "\n{} contacts in Brevo; {} Stripe customers without e-mail were skipped.",
+        contacts.len(),
+        summary.customers_without_email
+    );
     Ok(())
 }

@@ -1,23 +1,57 @@
 //! `stripe-brevo`: the connector on one machine, and the operator's tool.
-//! Today: `demo`. The local runner (`sync`, `serve`, `check`, `status`) with
-//! its embedded SQLite store is being built (see README, "Status").
+//!
+//! - `sync`   one poller pass, then the consumer until the queue is empty;
+//! - `serve`  the webhook endpoint, a queue worker and the poller on a schedule;
+//! - `check`  Stripe and Brevo connection, permissions, lists, attributes;
+//! - `status` cursors, contact counters, queue and dead-letter depth;
+//! - `demo`   the whole pipeline against built-in local sandboxes.
+//!
+//! State is an embedded SQLite file (`--state`, default `./stripe-brevo.db`)
+//! unless `--aws` is given: then the deployed stack's SQS queue and DynamoDB
+//! tables (`QUEUE_URL`, `CURSOR_TABLE`, `DEDUP_TABLE`). This file only
+//! parses the command line and dispatches; each command has its module.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backend;
+mod check;
 mod demo;
+mod dry_run;
+mod poll;
+mod progress;
+mod serve;
+mod status;
+mod sync;
+mod worker;
 
 #[derive(Parser)]
 #[command(name = "stripe-brevo", version, about = "Keeps Brevo contacts in step with Stripe payments")]
 struct Cli {
-    /// Embedded state file (used by the local runner).
-    #[arg(long, global = true, default_value = "./stripe-brevo.db")]
-    state: std::path::PathBuf,
+    /// Embedded state file (queue, dedup records, cursors). Ignored with --aws.
+    #[arg(long, global = true, default_value = "./stripe-brevo.db", value_name = "PATH")]
+    state: PathBuf,
+    /// Use the deployed stack's SQS queue and DynamoDB tables
+    /// (QUEUE_URL, CURSOR_TABLE, DEDUP_TABLE) instead of the state file.
+    #[arg(long, global = true)]
+    aws: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// One pass of the poller, then the consumer until the queue is empty.
+    Sync(sync::SyncArgs),
+    /// Webhook endpoint (POST /webhooks/stripe), queue worker and scheduled poller.
+    Serve(serve::ServeArgs),
+    /// Tests the connection: Stripe key and permissions, Brevo key, lists,
+    /// attributes; one ✓/✗ line each; exits non-zero on any ✗.
+    Check(check::CheckArgs),
+    /// Per resource: last sync, cursor, synced count; contacts; queue depths.
+    Status(status::StatusArgs),
     /// Runs the whole pipeline against built-in local Stripe and Brevo sandboxes
     /// seeded with sample data: no keys, no network, no AWS.
     Demo {
@@ -27,19 +61,31 @@ enum Command {
     },
 }
 
+/// Where the command keeps its state.
+#[derive(Debug, Clone)]
+pub enum StateChoice {
+    Local(PathBuf),
+    Aws,
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    shared::telemetry::init("warn");
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = &cli.state;
+    let default_log = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    shared::telemetry::init(default_log);
+    let state = if cli.aws { StateChoice::Aws } else { StateChoice::Local(cli.state) };
     let res = match cli.command {
-        Command::Demo { customers } => demo::run(customers).await,
+        Command::Sync(args) => sync::run(state, args).await,
+        Command::Serve(args) => serve::run(state, args).await,
+        Command::Check(args) => check::run(args).await,
+        Command::Status(args) => status::run(state, args).await,
+        Command::Demo { customers } => demo::run(customers).await.map(|()| ExitCode::SUCCESS),
     };
     match res {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

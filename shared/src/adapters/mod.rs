@@ -5,6 +5,7 @@ pub mod aws;
 pub mod brevo_cache;
 pub mod brevo_http;
 pub mod dynamodb;
+pub mod dynamodb_cursors;
 pub mod memory;
 pub mod rate_limit;
 pub mod secrets;

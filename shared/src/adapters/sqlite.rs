@@ -342,6 +342,28 @@ impl SqliteStore {
         .await
     }
 
+    /// What [`IdempotencyStore::claim`] would answer for `key` at `now`,
+    /// without writing: `None` when it would be acquired (for `--dry-run`).
+    pub async fn peek_claim(&self, key: &str, now: i64) -> Result<Option<Claim>, StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let existing: Option<(bool, i64, i64)> = conn
+                .query_row(
+                    "SELECT completed, in_progress_until, expires_at FROM dedup WHERE key = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(match existing {
+                Some((true, _, exp)) if exp >= now => Some(Claim::AlreadyCompleted),
+                Some((false, until, exp)) if exp >= now && until >= now => Some(Claim::InProgressElsewhere),
+                _ => None,
+            })
+        })
+        .await
+    }
+
     /// The dead-lettered messages, oldest first.
     pub async fn dead_messages(&self) -> Result<Vec<DeadMessage>, StoreError> {
         self.run(|conn| {

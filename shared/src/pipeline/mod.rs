@@ -3,3 +3,4 @@
 
 pub mod consume;
 pub mod ingest;
+pub mod poll;

@@ -1,0 +1,116 @@
+//! The queue worker: receive → [`Consumer`] → acknowledge or retry later,
+//! as the Lambda event source mapping does with partial batch failures.
+//! Used by `sync` (until the queue is empty) and `serve` (forever).
+
+use std::time::Duration;
+
+use shared::pipeline::consume::{ConsumeStats, Outcome};
+use tracing::Instrument;
+
+use crate::backend::{AppConsumer, Delivery, WorkQueue};
+
+/// Messages taken per batch (the consumer reloads each customer once per batch).
+pub const BATCH_SIZE: usize = 100;
+
+/// Delay before a failed message is visible again: 1, 2, 4 … 60 s.
+pub fn retry_delay(receive_count: u32) -> i64 {
+    1i64 << receive_count.saturating_sub(1).min(6).min(63)
+}
+
+/// What happened to the messages of one or more batches.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub messages: usize,
+    pub acked: usize,
+    pub retried: usize,
+    pub dead: usize,
+    pub duplicates: usize,
+    pub contacts_synced: usize,
+    pub contacts_skipped_no_email: usize,
+    pub contacts_failed: usize,
+    pub events_sent: usize,
+}
+
+impl Totals {
+    fn add(&mut self, s: &ConsumeStats) {
+        self.messages += s.messages;
+        self.duplicates += s.duplicates;
+        self.contacts_synced += s.contacts_synced;
+        self.contacts_skipped_no_email += s.contacts_skipped_no_email;
+        self.contacts_failed += s.contacts_failed;
+        self.events_sent += s.events_sent;
+    }
+}
+
+/// Consumes one batch and settles every message.
+pub async fn run_batch(
+    queue: &dyn WorkQueue,
+    consumer: &AppConsumer,
+    deliveries: &[Delivery],
+    totals: &mut Totals,
+) -> anyhow::Result<()> {
+    let batch: Vec<_> = deliveries.iter().map(|d| d.inbound.clone()).collect();
+    let span = tracing::info_span!("batch", messages = batch.len());
+    let report = consumer.consume(&batch).instrument(span).await;
+    totals.add(&report.stats);
+    for (d, (_, outcome)) in deliveries.iter().zip(&report.outcomes) {
+        match outcome {
+            Outcome::Retry(_) => {
+                totals.retried += 1;
+                queue.retry_later(d, retry_delay(d.inbound.receive_count)).await?;
+            }
+            Outcome::Dead(_) => {
+                // The consumer copied it to the dead-letter queue.
+                totals.dead += 1;
+                queue.ack(d).await?;
+            }
+            Outcome::Done | Outcome::Duplicate | Outcome::Ignored(_) => {
+                totals.acked += 1;
+                queue.ack(d).await?;
+            }
+        }
+    }
+    let s = &report.stats;
+    tracing::info!(
+        messages = s.messages,
+        duplicates = s.duplicates,
+        contacts_synced = s.contacts_synced,
+        skipped_no_email = s.contacts_skipped_no_email,
+        contacts_failed = s.contacts_failed,
+        events_sent = s.events_sent,
+        retries = s.retries,
+        dead = s.dead,
+        "batch done"
+    );
+    Ok(())
+}
+
+/// Consumes until the queue is empty (waiting for messages that come back
+/// after a retry delay or a crashed worker's visibility timeout).
+/// `on_batch` is told the running totals and the remaining depth.
+pub async fn drain(
+    queue: &dyn WorkQueue,
+    consumer: &AppConsumer,
+    mut on_batch: impl FnMut(&Totals, u64),
+) -> anyhow::Result<Totals> {
+    let mut totals = Totals::default();
+    loop {
+        let deliveries = queue.receive(BATCH_SIZE).await?;
+        if deliveries.is_empty() {
+            match queue.next_visible_in().await? {
+                None => break,
+                Some(secs) => {
+                    tokio::time::sleep(Duration::from_millis(
+                        u64::try_from(secs.clamp(0, 5)).unwrap_or(1) * 1000 + 100,
+                    ))
+                    .await;
+                    continue;
+                }
+            }
+        }
+        run_batch(queue, consumer, &deliveries, &mut totals).await?;
+        let left = queue.depth().await.map(|d| d.depth).unwrap_or(0);
+        on_batch(&totals, left);
+    }
+    Ok(totals)
+}

@@ -1,0 +1,66 @@
+//! The `stripe-poller` Lambda's adapter: the invocation payload (an
+//! EventBridge scheduled event, or an operator's override such as
+//! `{"mode":"backfill","since":"2023-01-01","resources":["customers"]}`) and
+//! the invocation's deadline in, a JSON summary of the run out. The work is
+//! [`shared::pipeline::poll::Poller`]; this file only translates.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use shared::pipeline::poll::{PollError, PollReport, PollRequest, Poller, StripeFeed};
+use shared::ports::{Clock, CursorStore, EventQueue};
+
+/// Why an invocation is reported as failed (Lambda's `Errors` metric).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Poll(#[from] PollError),
+    /// The run went through, but these resources could not be read; each
+    /// record's `last_error` says why and the next run retries them.
+    #[error("resources failed: {0}")]
+    ResourcesFailed(String),
+}
+
+/// The instant the run must be over by, from the context's deadline (epoch
+/// milliseconds, as `lambda_runtime::Context::deadline`).
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let left = u128::from(deadline_ms).saturating_sub(now_ms);
+    Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX / 2))
+}
+
+/// The summary returned to the invoker (counts only: no ids, no bodies).
+pub fn summary(report: &PollReport) -> Value {
+    json!({
+        "ran": report.ran,
+        "stopped_early": report.stopped_early,
+        "caught_up": report.caught_up(),
+        "requests": report.requests(),
+        "retries": report.retries(),
+        "objects": report.objects(),
+        "messages": report.messages(),
+        "resources": report.resources,
+    })
+}
+
+/// Handles one invocation: `owner` names this run in the lease (the request id).
+pub async fn handle<F, Q, S, C>(
+    poller: &Poller<F, Q, S, C>,
+    payload: Value,
+    owner: &str,
+    deadline: Instant,
+) -> Result<Value, HandlerError>
+where
+    F: StripeFeed,
+    Q: EventQueue,
+    S: CursorStore,
+    C: Clock,
+{
+    let request = PollRequest::from_event(&payload).map_err(PollError::from)?;
+    let report = poller.run(&request, owner, deadline).await?;
+    let failed: Vec<&str> = report.failed().iter().map(|r| r.resource.as_str()).collect();
+    if !failed.is_empty() {
+        return Err(HandlerError::ResourcesFailed(failed.join(", ")));
+    }
+    Ok(summary(&report))
+}
