@@ -226,6 +226,9 @@ async fn work_loop(
                 if let Err(e) = worker::run_batch(queue.as_ref(), &consumer, &deliveries, &mut totals).await {
                     tracing::error!(cause = %format!("{e:#}"), "could not settle a batch; its messages will be retried");
                 }
+                if let Some(hint) = totals.key_refused.take() {
+                    tracing::error!("{hint}; messages are retried and end in the dead-letter queue if it is not fixed");
+                }
             }
             Ok(_) => {
                 tokio::select! {

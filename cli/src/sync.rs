@@ -20,7 +20,8 @@ pub struct SyncArgs {
     /// Earliest creation date a backfill enumerates (overrides the config's `since`).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub since: Option<time::Date>,
-    /// Only these resources (comma-separated, e.g. customers,charges).
+    /// Backfill these resources again (comma-separated, e.g. customers,charges;
+    /// the others resume where they are).
     #[arg(long, value_delimiter = ',', value_name = "a,b,…")]
     pub resources: Vec<String>,
     /// Start a full backfill from `since` again, ignoring the saved cursors.
@@ -120,7 +121,8 @@ pub async fn run(choice: StateChoice, args: SyncArgs) -> anyhow::Result<ExitCode
 /// Prints the resources the poller could not read; true when there were any.
 fn report_poll_failures(failed: &[String]) -> bool {
     for f in failed {
-        eprintln!("error: polling {f}");
+        let hint = if f.contains("API key is invalid") { " (401 Unauthorized: check STRIPE_SECRET_KEY)" } else { "" };
+        eprintln!("error: polling {f}{hint}");
     }
     !failed.is_empty()
 }

@@ -29,6 +29,9 @@ pub struct Totals {
     pub contacts_skipped_no_email: usize,
     pub contacts_failed: usize,
     pub events_sent: usize,
+    /// Set when Stripe or Brevo refused the key (401): retrying cannot help
+    /// until the operator fixes it, so `sync` stops instead.
+    pub key_refused: Option<String>,
 }
 
 impl Totals {
@@ -55,7 +58,10 @@ pub async fn run_batch(
     totals.add(&report.stats);
     for (d, (_, outcome)) in deliveries.iter().zip(&report.outcomes) {
         match outcome {
-            Outcome::Retry(_) => {
+            Outcome::Retry(reason) => {
+                if reason.contains("API key is invalid") {
+                    totals.key_refused = Some(key_hint(reason));
+                }
                 totals.retried += 1;
                 queue.retry_later(d, retry_delay(d.inbound.receive_count)).await?;
             }
@@ -85,6 +91,15 @@ pub async fn run_batch(
     Ok(())
 }
 
+/// What to tell the operator about a refused key (never the key itself).
+fn key_hint(reason: &str) -> String {
+    if reason.contains("Brevo") {
+        "Brevo API key is invalid (401 Unauthorized): check BREVO_API_KEY".to_owned()
+    } else {
+        "Stripe API key is invalid (401 Unauthorized): check STRIPE_SECRET_KEY".to_owned()
+    }
+}
+
 /// Consumes until the queue is empty (waiting for messages that come back
 /// after a retry delay or a crashed worker's visibility timeout).
 /// `on_batch` is told the running totals and the remaining depth.
@@ -109,6 +124,9 @@ pub async fn drain(
             }
         }
         run_batch(queue, consumer, &deliveries, &mut totals).await?;
+        if let Some(hint) = &totals.key_refused {
+            anyhow::bail!("{hint}; the messages stay queued and are retried by the next run");
+        }
         let left = queue.depth().await.map(|d| d.depth).unwrap_or(0);
         on_batch(&totals, left);
     }

@@ -381,6 +381,18 @@ async fn check_without_fix_reports_missing_attributes_and_bad_keys_by_name() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("BREVO_API_KEY is not set"), "{}", describe(&out));
 
+    w.stripe.insert("customers", Seed::customer("cus_badkey", Some("bad.key@example.com"), 1_700_000_000));
+    let mut c = w.command(&["sync", "--state", w.state().to_str().unwrap()]);
+    c.env("BREVO_API_KEY", "xkeysib-wrong-key").env("STRIPE_SECRET_KEY", DEFAULT_SECRET_KEY);
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("Brevo API key is invalid (401 Unauthorized): check BREVO_API_KEY"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!describe(&out).contains("xkeysib-wrong-key"), "the key must never be printed");
+
     std::fs::write(w.dir.path().join("config.yaml"), "connectors:\n  stripe:\n    lists: {all_customers: \"x\"}\n")
         .unwrap();
     let out = w.run(&["status"]).await;

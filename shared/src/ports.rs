@@ -350,3 +350,64 @@ impl<T: CursorStore + ?Sized> CursorStore for std::sync::Arc<T> {
         (**self).contact_counts().await
     }
 }
+
+// The poller's Stripe port: one page of a list at a time, as raw JSON.
+
+/// Where a list request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position<'a> {
+    /// The newest objects.
+    Start,
+    /// Objects older than this id (`starting_after`).
+    After(&'a str),
+    /// Objects newer than this id (`ending_before`; the page is still newest first).
+    Before(&'a str),
+}
+
+/// One page of a Stripe list: the objects as raw JSON, newest first.
+#[derive(Debug, Default)]
+pub struct FeedPage {
+    pub items: Vec<Box<serde_json::value::RawValue>>,
+    pub has_more: bool,
+}
+
+/// Requests made by a feed so far (monotonic; the poller takes differences).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedUsage {
+    pub requests: u64,
+    pub retries: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    /// The `starting_after`/`ending_before` object no longer exists.
+    #[error("the list cursor object no longer exists")]
+    CursorGone,
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
+/// The Stripe reads the poller needs: one page of a list at a time.
+#[async_trait]
+pub trait StripeFeed: Send + Sync {
+    /// True for a live-mode key.
+    fn is_live(&self) -> bool;
+    /// `GET path?params&limit=100` from `position` (params may repeat keys,
+    /// e.g. `types[]`). Retries and rate limits are the adapter's business.
+    async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError>;
+    /// Requests sent so far, retries included.
+    fn usage(&self) -> FeedUsage;
+}
+
+#[async_trait]
+impl<T: StripeFeed + ?Sized> StripeFeed for std::sync::Arc<T> {
+    fn is_live(&self) -> bool {
+        (**self).is_live()
+    }
+    async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError> {
+        (**self).page(path, params, position).await
+    }
+    fn usage(&self) -> FeedUsage {
+        (**self).usage()
+    }
+}

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::adapters::stripe_http::{StripeClient, StripeError};
 use crate::domain::stripe::{Charge, Customer, Expandable, Product, Subscription};
-use crate::ports::{CustomerState, RemoteError, StripeApi};
+use crate::ports::{CustomerState, FeedError, FeedPage, FeedUsage, Position, RemoteError, StripeApi, StripeFeed};
 
 impl From<StripeError> for RemoteError {
     fn from(e: StripeError) -> Self {
@@ -136,5 +136,40 @@ impl StripeApi for StripeReader {
             Err(StripeError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// [`StripeFeed`] on the HTTP client (its budget and 429 handling apply).
+#[async_trait]
+impl StripeFeed for StripeClient {
+    fn is_live(&self) -> bool {
+        self.key_is_live()
+    }
+
+    async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError> {
+        let mut p: Vec<(&str, String)> = params.to_vec();
+        let after = match position {
+            Position::Start => None,
+            Position::After(id) => Some(id),
+            Position::Before(id) => {
+                p.push(("ending_before", id.to_owned()));
+                None
+            }
+        };
+        match self.list_page::<Box<serde_json::value::RawValue>>(path, &p, after).await {
+            Ok(page) => Ok(FeedPage { items: page.data, has_more: page.has_more }),
+            Err(StripeError::NotFound { .. }) if position != Position::Start => Err(FeedError::CursorGone),
+            Err(StripeError::InvalidRequest { code: Some(code), .. })
+                if code == "resource_missing" && position != Position::Start =>
+            {
+                Err(FeedError::CursorGone)
+            }
+            Err(e) => Err(FeedError::Remote(e.into())),
+        }
+    }
+
+    fn usage(&self) -> FeedUsage {
+        let s = self.stats();
+        FeedUsage { requests: s.requests, retries: s.retries }
     }
 }

@@ -43,11 +43,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::adapters::stripe_http::{StripeClient, StripeError};
 use crate::pipeline::consume::{Snapshot, SNAPSHOT_OBJECT};
 use crate::ports::{Clock, CursorRecord, CursorStore, EventQueue, QueueError, QueueMessage, RemoteError, Source, StoreError, SyncMode};
 use crate::settings::{Settings, SyncSettings};
@@ -66,99 +64,7 @@ pub const SNAPSHOTS_PER_BATCH: usize = 10;
 // The Stripe port
 // ---------------------------------------------------------------------------
 
-/// Where a list request starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position<'a> {
-    /// The newest objects.
-    Start,
-    /// Objects older than this id (`starting_after`).
-    After(&'a str),
-    /// Objects newer than this id (`ending_before`; the page is still newest first).
-    Before(&'a str),
-}
-
-/// One page of a Stripe list: the objects as raw JSON, newest first.
-#[derive(Debug, Default)]
-pub struct FeedPage {
-    pub items: Vec<Box<RawValue>>,
-    pub has_more: bool,
-}
-
-/// Requests made by a feed so far (monotonic; the poller takes differences).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FeedUsage {
-    pub requests: u64,
-    pub retries: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FeedError {
-    /// The `starting_after`/`ending_before` object no longer exists.
-    #[error("the list cursor object no longer exists")]
-    CursorGone,
-    #[error(transparent)]
-    Remote(#[from] RemoteError),
-}
-
-/// The Stripe reads the poller needs: one page of a list at a time.
-#[async_trait]
-pub trait StripeFeed: Send + Sync {
-    /// True for a live-mode key.
-    fn is_live(&self) -> bool;
-    /// `GET path?params&limit=100` from `position` (params may repeat keys,
-    /// e.g. `types[]`). Retries and rate limits are the adapter's business.
-    async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError>;
-    /// Requests sent so far, retries included.
-    fn usage(&self) -> FeedUsage;
-}
-
-#[async_trait]
-impl<T: StripeFeed + ?Sized> StripeFeed for Arc<T> {
-    fn is_live(&self) -> bool {
-        (**self).is_live()
-    }
-    async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError> {
-        (**self).page(path, params, position).await
-    }
-    fn usage(&self) -> FeedUsage {
-        (**self).usage()
-    }
-}
-
-/// [`StripeFeed`] on the HTTP client (its budget and 429 handling apply).
-#[async_trait]
-impl StripeFeed for StripeClient {
-    fn is_live(&self) -> bool {
-        self.key_is_live()
-    }
-
-    async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError> {
-        let mut p: Vec<(&str, String)> = params.to_vec();
-        let after = match position {
-            Position::Start => None,
-            Position::After(id) => Some(id),
-            Position::Before(id) => {
-                p.push(("ending_before", id.to_owned()));
-                None
-            }
-        };
-        match self.list_page::<Box<RawValue>>(path, &p, after).await {
-            Ok(page) => Ok(FeedPage { items: page.data, has_more: page.has_more }),
-            Err(StripeError::NotFound { .. }) if position != Position::Start => Err(FeedError::CursorGone),
-            Err(StripeError::InvalidRequest { code: Some(code), .. })
-                if code == "resource_missing" && position != Position::Start =>
-            {
-                Err(FeedError::CursorGone)
-            }
-            Err(e) => Err(FeedError::Remote(e.into())),
-        }
-    }
-
-    fn usage(&self) -> FeedUsage {
-        let s = self.stats();
-        FeedUsage { requests: s.requests, retries: s.retries }
-    }
-}
+pub use crate::ports::{FeedError, FeedPage, FeedUsage, Position, StripeFeed};
 
 // ---------------------------------------------------------------------------
 // Resources
@@ -1119,6 +1025,7 @@ mod tests {
     //! GIVEN a fake Stripe (objects in memory, listed like Stripe: newest
     //! first, `created` filters, `starting_after`/`ending_before`, `types[]`),
     //! the in-memory queue and cursor store, WHEN the poller runs, THEN …
+    #![allow(clippy::unwrap_used)]
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
