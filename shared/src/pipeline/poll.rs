@@ -1026,6 +1026,7 @@ mod tests {
     //! first, `created` filters, `starting_after`/`ending_before`, `types[]`),
     //! the in-memory queue and cursor store, WHEN the poller runs, THEN …
     #![allow(clippy::unwrap_used)]
+    use async_trait::async_trait;
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
