@@ -14,7 +14,8 @@ use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use shared::adapters::vendor_ports::StripeReader;
 use shared::config::{self, ProcessEnv};
 use shared::pipeline::consume::{ConsumeOptions, Consumer};
-use shared::ports::{DeadLetters, SystemClock};
+use shared::adapters::dynamodb_cursors::DynamoCursors;
+use shared::ports::{CursorStore, DeadLetters, SystemClock};
 use shared::wiring::{self, Secrets};
 use tokio::sync::OnceCell;
 
@@ -30,14 +31,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let secrets = Secrets::from_env(&env, &settings, Some(aws.clone()))?;
     let dead_letters: Option<Arc<dyn DeadLetters>> = config::optional(&env, "DLQ_URL")
         .map(|url| Arc::new(SqsDeadLetters(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url))) as Arc<dyn DeadLetters>);
-    let dedup = DynamoIdempotency::new(aws_sdk_dynamodb::Client::new(&aws), dedup_table);
-    let parts = std::sync::Mutex::new(Some((dedup, dead_letters)));
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let dedup = DynamoIdempotency::new(ddb.clone(), dedup_table);
+    // Contact counters for `stripe-brevo status --aws` go to the cursor table.
+    let status: Option<Arc<dyn CursorStore>> = config::optional(&env, config::CURSOR_TABLE)
+        .map(|t| Arc::new(DynamoCursors::new(ddb.clone(), t)) as Arc<dyn CursorStore>);
+    let parts = std::sync::Mutex::new(Some((dedup, dead_letters, status)));
     let app: OnceCell<App> = OnceCell::new();
 
     let init = || async {
         let stripe_key = secrets.stripe_key.get().await?.clone();
         let brevo_key = secrets.brevo_key.get().await?.clone();
-        let (dedup, dead_letters) = parts
+        let (dedup, dead_letters, status) = parts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
@@ -48,7 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             dedup,
             clock: SystemClock,
             dead_letters,
-            status: None,
+            status,
             settings: settings.clone(),
             options: ConsumeOptions::default(),
         })
