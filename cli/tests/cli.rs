@@ -399,3 +399,28 @@ async fn check_without_fix_reports_missing_attributes_and_bad_keys_by_name() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("connectors.stripe.lists.all_customers"), "{}", describe(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_verifies_the_webhook_endpoint_registered_for_a_url() {
+    let w = World::start(StripeSandboxOptions::default()).await;
+    let url = "https://abc.execute-api.us-east-1.amazonaws.com/webhooks/stripe";
+    // Nothing registered yet.
+    let out = w.run(&["check", "--fix", "--webhook-url", url]).await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(text(&out.stdout).lines().any(|l| l.starts_with('✗') && l.contains("none registered")), "{}", describe(&out));
+    // Registered with too few events (Stripe's own webhook_endpoint example object).
+    let mut ep = sandbox::stripe::fixture("webhook_endpoint");
+    ep["id"] = serde_json::json!("we_cli_test");
+    ep["url"] = serde_json::json!(url);
+    ep["status"] = serde_json::json!("enabled");
+    ep["enabled_events"] = serde_json::json!(["payment_intent.succeeded"]);
+    w.stripe.insert("webhook_endpoints", ep.clone());
+    let out = w.run(&["check", "--webhook-url", url]).await;
+    assert!(text(&out.stdout).lines().any(|l| l.starts_with('✗') && l.contains("missing events")), "{}", describe(&out));
+    // Registered for every event.
+    ep["enabled_events"] = serde_json::json!(["*"]);
+    w.stripe.insert("webhook_endpoints", ep);
+    let out = w.run(&["check", "--webhook-url", url]).await;
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("✓ Stripe webhook endpoint for"), "{}", describe(&out));
+}

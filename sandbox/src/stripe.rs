@@ -59,6 +59,7 @@ pub const RESOURCES: &[(&str, &str)] = &[
     ("checkout/sessions", "checkout_session"),
     ("events", "event"),
     ("disputes", "dispute"),
+    ("webhook_endpoints", "webhook_endpoint"),
 ];
 
 /// Equality filters each list accepts (`?customer=cus_…`); other parameters
