@@ -424,3 +424,48 @@ async fn check_verifies_the_webhook_endpoint_registered_for_a_url() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(text(&out.stdout).contains("✓ Stripe webhook endpoint for"), "{}", describe(&out));
 }
+
+/// `--aws`: the same commands against SQS and DynamoDB (moto started by
+/// scripts/test), as an operator would run them against a deployed stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn sync_and_status_work_against_sqs_and_dynamodb_with_aws() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run through scripts/test (moto)");
+    let w = World::start(StripeSandboxOptions::default()).await;
+    w.stripe.seed_demo_dataset(12, 7);
+    let aws = shared::adapters::aws::load().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let ddb = aws_sdk_dynamodb::Client::new(&aws);
+    let tag = format!("cli{}", std::process::id());
+    let dlq = sqs.create_queue().queue_name(format!("{tag}-dlq")).send().await.unwrap().queue_url().unwrap().to_owned();
+    let queue = sqs.create_queue().queue_name(format!("{tag}-q")).send().await.unwrap().queue_url().unwrap().to_owned();
+    shared::adapters::dynamodb_cursors::DynamoCursors::create_table(&ddb, &format!("{tag}-cursor")).await.unwrap();
+    shared::adapters::dynamodb::DynamoIdempotency::create_table(&ddb, &format!("{tag}-dedup")).await.unwrap();
+    let aws_env = |c: &mut Command| {
+        c.env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("QUEUE_URL", &queue)
+            .env("DLQ_URL", &dlq)
+            .env("CURSOR_TABLE", format!("{tag}-cursor"))
+            .env("DEDUP_TABLE", format!("{tag}-dedup"));
+    };
+    let mut c = w.command(&["sync", "--aws"]);
+    aws_env(&mut c);
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let with_email = w.brevo.contacts().len();
+    assert!(with_email >= 10, "contacts pushed: {with_email}");
+
+    let mut c = w.command(&["status", "--aws", "--json"]);
+    aws_env(&mut c);
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["queue"]["depth"], json!(0), "{v}");
+    assert_eq!(v["queue"]["dlq"], json!(0), "{v}");
+    assert_eq!(v["contacts"]["synced"].as_u64(), Some(with_email as u64), "{v}");
+    assert!(v["resources"]["customers"]["synced"].as_u64().unwrap_or(0) >= 12, "{v}");
+    assert!(v["resources"]["customers"]["last_sync"].is_string(), "{v}");
+}
