@@ -55,7 +55,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             dead_letters,
             status,
             settings: settings.clone(),
-            options: ConsumeOptions::default(),
+            // A crashed invocation's claims block redelivery only this long:
+            // twice the function's 60 s timeout, well under the visibility timeout.
+            options: ConsumeOptions { in_progress_secs: 120, ..ConsumeOptions::default() },
         })
     };
     let app = &app;
