@@ -213,7 +213,10 @@ fn role_statements(t: &Value, function: &str) -> Vec<Value> {
     assert_eq!(role["Type"], "AWS::IAM::Role");
     let trust = serde_json::to_string(&role["Properties"]["AssumeRolePolicyDocument"]).unwrap();
     assert!(trust.contains("lambda.amazonaws.com"), "{role_id} is assumable by Lambda only");
-    assert!(role["Properties"]["ManagedPolicyArns"].is_null(), "{role_id}: no managed policies (their statements use Resource \"*\")");
+    assert!(
+        role["Properties"]["ManagedPolicyArns"].is_null(),
+        "{role_id}: no managed policies (their statements use Resource \"*\")"
+    );
     as_list(&role["Properties"]["Policies"])
         .iter()
         .flat_map(|p| as_list(&p["PolicyDocument"]["Statement"]))
@@ -293,11 +296,16 @@ fn template_secret_parameters_are_noecho_and_never_defaulted() {
         }
     }
     // Each secret parameter goes into exactly one Secrets Manager secret.
-    for (param, secret) in [("StripeSecretKey", STRIPE_KEY_SECRET), ("StripeWebhookSecret", WEBHOOK_SECRET), ("BrevoApiKey", BREVO_KEY_SECRET)] {
+    for (param, secret) in [
+        ("StripeSecretKey", STRIPE_KEY_SECRET),
+        ("StripeWebhookSecret", WEBHOOK_SECRET),
+        ("BrevoApiKey", BREVO_KEY_SECRET),
+    ] {
         let r = resource(&t, secret);
         assert_eq!(r["Type"], "AWS::SecretsManager::Secret");
         assert_eq!(r["Properties"]["SecretString"], json!({"Ref": param}));
-        let users: Vec<&String> = resources(&t).iter().filter(|(id, r)| *id != secret && refs(r).contains(param)).map(|(id, _)| id).collect();
+        let users: Vec<&String> =
+            resources(&t).iter().filter(|(id, r)| *id != secret && refs(r).contains(param)).map(|(id, _)| id).collect();
         assert!(users.is_empty(), "parameter {param} must only feed {secret}, also used by {users:?}");
     }
 }
@@ -317,7 +325,14 @@ fn template_functions_get_secret_arns_and_the_variables_they_read() {
                 ("BREVO_API_KEY_ARN", BREVO_KEY_SECRET),
             ],
         ),
-        (POLLER, &[("QUEUE_URL", "EventQueue"), ("CURSOR_TABLE", "CursorTable"), ("STRIPE_SECRET_KEY_ARN", STRIPE_KEY_SECRET)]),
+        (
+            POLLER,
+            &[
+                ("QUEUE_URL", "EventQueue"),
+                ("CURSOR_TABLE", "CursorTable"),
+                ("STRIPE_SECRET_KEY_ARN", STRIPE_KEY_SECRET),
+            ],
+        ),
     ];
     for (id, vars) in expected {
         let env = env_of(&t, id);
@@ -326,7 +341,10 @@ fn template_functions_get_secret_arns_and_the_variables_they_read() {
             assert_eq!(v, &json!({"Ref": target}), "{id}: {var}");
         }
         for secret_var in ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "BREVO_API_KEY"] {
-            assert!(!env.contains_key(secret_var), "{id}: the secret itself ({secret_var}) must never be in the environment");
+            assert!(
+                !env.contains_key(secret_var),
+                "{id}: the secret itself ({secret_var}) must never be in the environment"
+            );
         }
         // A function only learns the ARNs of the secrets it may read.
         let arn_vars: BTreeSet<&str> = env.keys().filter(|k| k.ends_with("_ARN")).map(String::as_str).collect();
@@ -341,13 +359,19 @@ fn template_functions_get_secret_arns_and_the_variables_they_read() {
 #[test]
 fn template_each_function_reads_only_its_own_secrets() {
     let t = template();
-    assert_eq!(granted(&t, WEBHOOK, "secretsmanager:GetSecretValue"), set(&[WEBHOOK_SECRET]), "webhook: its signing secret only");
+    assert_eq!(
+        granted(&t, WEBHOOK, "secretsmanager:GetSecretValue"),
+        set(&[WEBHOOK_SECRET]),
+        "webhook: its signing secret only"
+    );
     assert_eq!(granted(&t, CONSUMER, "secretsmanager:GetSecretValue"), set(&[STRIPE_KEY_SECRET, BREVO_KEY_SECRET]));
     assert_eq!(granted(&t, POLLER, "secretsmanager:GetSecretValue"), set(&[STRIPE_KEY_SECRET]));
     // No other action on any secret, and no SSM or KMS reach-around.
     for f in FUNCTIONS {
         for s in role_statements(&t, f) {
-            let touches_secret = refs(&s["Resource"]).iter().any(|r| [STRIPE_KEY_SECRET, WEBHOOK_SECRET, BREVO_KEY_SECRET].contains(&r.as_str()));
+            let touches_secret = refs(&s["Resource"])
+                .iter()
+                .any(|r| [STRIPE_KEY_SECRET, WEBHOOK_SECRET, BREVO_KEY_SECRET].contains(&r.as_str()));
             if touches_secret {
                 assert_eq!(actions(&s), vec!["secretsmanager:GetSecretValue".to_owned()], "{f}: {s}");
             }
@@ -363,7 +387,18 @@ fn template_each_function_touches_only_its_own_resources() {
     let t = template();
     let allowed = [
         (WEBHOOK, set(&["WebhookLogGroup", WEBHOOK_SECRET, "EventQueue"])),
-        (CONSUMER, set(&["ConsumerLogGroup", STRIPE_KEY_SECRET, BREVO_KEY_SECRET, "EventQueue", "DeadLetterQueue", "DedupTable", "CursorTable"])),
+        (
+            CONSUMER,
+            set(&[
+                "ConsumerLogGroup",
+                STRIPE_KEY_SECRET,
+                BREVO_KEY_SECRET,
+                "EventQueue",
+                "DeadLetterQueue",
+                "DedupTable",
+                "CursorTable",
+            ]),
+        ),
         (POLLER, set(&["PollerLogGroup", STRIPE_KEY_SECRET, "EventQueue", "CursorTable"])),
     ];
     for (f, allowed) in allowed {
@@ -381,12 +416,23 @@ fn template_each_function_touches_only_its_own_resources() {
         assert_eq!(granted(&t, POLLER, a), set(&["CursorTable"]), "poller {a}");
     }
     assert_eq!(granted(&t, CONSUMER, "dynamodb:UpdateItem"), set(&["DedupTable", "CursorTable"]), "consumer counters");
+    // The poller's cursor adapter uses exactly these (no Query, no batch ops).
+    let poller_ddb: BTreeSet<String> =
+        role_statements(&t, POLLER).iter().flat_map(actions).filter(|a| a.starts_with("dynamodb:")).collect();
+    assert_eq!(
+        poller_ddb,
+        set(&["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"])
+    );
     for s in role_statements(&t, WEBHOOK) {
         assert!(actions(&s).iter().all(|a| !a.starts_with("dynamodb:")), "the webhook has no table access");
     }
     for s in role_statements(&t, CONSUMER) {
         if refs(&s["Resource"]).contains("CursorTable") {
-            assert_eq!(actions(&s), vec!["dynamodb:UpdateItem".to_owned()], "consumer: counters only on the cursor table");
+            assert_eq!(
+                actions(&s),
+                vec!["dynamodb:UpdateItem".to_owned()],
+                "consumer: counters only on the cursor table"
+            );
         }
     }
 }
@@ -474,11 +520,16 @@ fn template_poller_runs_alone_on_a_parameterised_schedule() {
     let t = template();
     assert_eq!(num(&props(&t, POLLER)["ReservedConcurrentExecutions"]), 1);
     let events = props(&t, POLLER)["Events"].as_object().unwrap();
-    let schedule = events.values().find(|e| e["Type"] == "Schedule" || e["Type"] == "ScheduleV2").expect("a schedule event");
+    let schedule =
+        events.values().find(|e| e["Type"] == "Schedule" || e["Type"] == "ScheduleV2").expect("a schedule event");
     assert_eq!(schedule["Properties"]["Schedule"], json!({"Ref": "PollSchedule"}));
     assert!(schedule["Properties"]["Input"].is_null(), "the poller receives the EventBridge scheduled event");
     assert_eq!(t["Parameters"]["PollSchedule"]["Default"], "rate(5 minutes)");
-    assert_eq!(num(&props(&t, POLLER)["EventInvokeConfig"]["MaximumRetryAttempts"]), 0, "the next tick resumes from the cursor");
+    assert_eq!(
+        num(&props(&t, POLLER)["EventInvokeConfig"]["MaximumRetryAttempts"]),
+        0,
+        "the next tick resumes from the cursor"
+    );
 }
 
 #[test]
@@ -497,7 +548,10 @@ fn template_webhook_is_routed_and_the_url_is_an_output() {
         assert!(outputs.contains_key(o), "output {o}");
     }
     let url = t["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"].as_str().unwrap();
-    assert!(url.starts_with("https://${") && url.contains(&format!("${{{api}}}")) && url.ends_with("/webhooks/stripe"), "{url}");
+    assert!(
+        url.starts_with("https://${") && url.contains(&format!("${{{api}}}")) && url.ends_with("/webhooks/stripe"),
+        "{url}"
+    );
     assert_eq!(t["Outputs"]["QueueUrl"]["Value"], json!({"Ref": "EventQueue"}));
     assert_eq!(t["Outputs"]["DeadLetterQueueUrl"]["Value"], json!({"Ref": "DeadLetterQueue"}));
     // The webhook must answer fast; Stripe times out after 10-20 s.
@@ -507,10 +561,16 @@ fn template_webhook_is_routed_and_the_url_is_an_output() {
 #[test]
 fn template_alarms_cover_dlq_errors_throttles_and_a_stale_poller() {
     let t = template();
-    let alarms: Vec<(&String, &Value)> = resources(&t).iter().filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm").map(|(id, r)| (id, &r["Properties"])).collect();
+    let alarms: Vec<(&String, &Value)> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (id, &r["Properties"]))
+        .collect();
     let find = |namespace: &str, metric: &str, dim: &str| {
         alarms.iter().find(|(_, p)| {
-            p["Namespace"] == namespace && p["MetricName"] == metric && as_list(&p["Dimensions"]).iter().any(|d| refs(&d["Value"]).contains(dim))
+            p["Namespace"] == namespace
+                && p["MetricName"] == metric
+                && as_list(&p["Dimensions"]).iter().any(|d| refs(&d["Value"]).contains(dim))
         })
     };
     let (_, dlq) = find("AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue").expect("DLQ depth alarm");
@@ -540,7 +600,10 @@ fn template_alarms_cover_dlq_errors_throttles_and_a_stale_poller() {
 
 #[test]
 fn template_normaliser_expands_short_tags() {
-    let y: serde_norway::Value = serde_norway::from_str("a: !Ref X\nb: !GetAtt Q.Arn\nc: !Sub '${A}-${AWS::Region}-${B.Arn}'\nd: !Not [!Equals [!Ref P, '']]").unwrap();
+    let y: serde_norway::Value = serde_norway::from_str(
+        "a: !Ref X\nb: !GetAtt Q.Arn\nc: !Sub '${A}-${AWS::Region}-${B.Arn}'\nd: !Not [!Equals [!Ref P, '']]",
+    )
+    .unwrap();
     let j = to_json(y);
     assert_eq!(j["a"], json!({"Ref": "X"}));
     assert_eq!(j["b"], json!({"Fn::GetAtt": ["Q", "Arn"]}));

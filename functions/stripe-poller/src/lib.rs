@@ -23,8 +23,18 @@ pub enum HandlerError {
 
 /// The instant the run must be over by, from the context's deadline (epoch
 /// milliseconds, as `lambda_runtime::Context::deadline`).
+/// Deadlines before 2001-09-09 (1e12 ms) are not real Lambda deadlines.
+pub const UNKNOWN_DEADLINE_BEFORE_MS: u64 = 1_000_000_000_000;
+/// The budget used when the invoker gives no real deadline.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(240);
+
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    // Local emulators (cargo lambda watch 1.9) send a fixed deadline near the
+    // epoch: that is "unknown", not "already passed". Use a default budget.
+    if deadline_ms < UNKNOWN_DEADLINE_BEFORE_MS {
+        return Instant::now() + DEFAULT_BUDGET;
+    }
     let left = u128::from(deadline_ms).saturating_sub(now_ms);
     Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX / 2))
 }
@@ -63,4 +73,21 @@ where
         return Err(HandlerError::ResourcesFailed(failed.join(", ")));
     }
     Ok(summary(&report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_deadline_is_honoured_and_an_emulators_fixed_one_means_the_default_budget() {
+        let now_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)).unwrap_or(0);
+        let d = deadline_from_epoch_ms(now_ms + 30_000);
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(25) && left <= Duration::from_secs(30), "{left:?}");
+        let past = deadline_from_epoch_ms(now_ms - 1_000);
+        assert_eq!(past.saturating_duration_since(Instant::now()), Duration::ZERO);
+        let emulator = deadline_from_epoch_ms(600_000);
+        assert!(emulator.saturating_duration_since(Instant::now()) > Duration::from_secs(200));
+    }
 }

@@ -1,0 +1,267 @@
+//! Soak: a stream of Stripe events for many customers through the real
+//! pipeline — signed webhooks through the ingest handler onto a moto SQS
+//! queue, the poller (Events API) against the Stripe sandbox enqueuing its
+//! copies, and the consumer (moto DynamoDB dedup) pushing to the Brevo
+//! sandbox — with duplicate deliveries, shuffled order, Brevo 429/5xx on ~10 %
+//! of requests, Stripe 429 bursts and errors, and consumer crashes in the
+//! middle of batches. Then: Brevo equals the state computed from the final
+//! Stripe data, no Brevo event is recorded twice for one Stripe event id,
+//! the queue is empty, and the figures are printed.
+//!
+//! CI size by default (`SOAK_CUSTOMERS=100`, `SOAK_ROUNDS=5`: ~2,000 events);
+//! `scripts/soak` runs the full size (1,000 customers, 10,000 events).
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use common::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use sandbox::brevo::{Family, Fault};
+use sandbox::stripe::Seed;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use shared::adapters::memory::MemoryCursors;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::stripe_http::StripeClient;
+use shared::domain::brevo::AttributeValue;
+use shared::domain::mapping::{map_contact, ContactOutcome};
+use shared::domain::metrics::compute_metrics;
+use shared::domain::signature::{sign_header, Verifier};
+use shared::pipeline::ingest::{Ingest, WebhookRequest};
+use shared::pipeline::poll::{PollOptions, PollRequest, Poller};
+use shared::ports::{StripeApi, SystemClock};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+const SECRET: &str = "whsec_soak";
+
+/// Waits until the queue holds nothing, visible or in flight, draining it.
+async fn drain_all(w: &World, limit: Duration) -> usize {
+    let start = Instant::now();
+    let mut failures = 0;
+    loop {
+        let (_, f) = drain(w, 10_000).await;
+        failures += f;
+        let attrs = w
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&w.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let a = attrs.attributes().cloned().unwrap_or_default();
+        let n = |k: aws_sdk_sqs::types::QueueAttributeName| a.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let left = n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        if left == 0 {
+            return failures;
+        }
+        assert!(start.elapsed() < limit, "queue not empty after {limit:?}: {left} left");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Receives one batch and drops the consumer mid-way (a crash): nothing acked.
+async fn crash_mid_batch(w: &World) -> bool {
+    let got = w.sqs.receive_message().queue_url(&w.queue_url).max_number_of_messages(10).send().await.expect("receive");
+    let msgs = got.messages();
+    if msgs.is_empty() {
+        return false;
+    }
+    let records: Vec<Value> = msgs
+        .iter()
+        .map(|m| json!({"messageId": m.message_id(), "body": m.body(), "attributes": {}, "messageAttributes": {}}))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
+    // Long enough to claim some ids and call Stripe, too short to finish.
+    let _ = tokio::time::timeout(Duration::from_millis(15), stripe_to_brevo::handle(&w.app, event)).await;
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test (CI size) or scripts/soak (full size)"]
+async fn soak_under_faults_converges_with_every_event_sent_once() {
+    let customers = env_usize("SOAK_CUSTOMERS", 100);
+    let rounds = env_usize("SOAK_ROUNDS", 5);
+    let started = Instant::now();
+    let mut w = world().await;
+    // Crashed claims expire fast and invisible messages return fast.
+    w.app.options.in_progress_secs = 3;
+    let mut settings = (*w.app.settings).clone();
+    settings.brevo.import_threshold = 10; // the deployed default: imports for big batches
+    w.app.settings = Arc::new(settings);
+    w.sqs
+        .set_queue_attributes()
+        .queue_url(&w.queue_url)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .expect("visibility");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+
+    // Customers with a subscription and a first payment.
+    let t0 = w.now - 90 * 86_400;
+    w.stripe.insert("products", Seed::product("prod_soak", "Soak plan", t0));
+    let price = Seed::price("price_soak", "prod_soak", 2_000, "usd", Some(("month", 1)), t0);
+    w.stripe.insert("prices", price.clone());
+    for i in 0..customers {
+        let cid = format!("cus_soak{i:05}");
+        let email = if i % 20 == 19 { None } else { Some(format!("soak.{i}@example.com")) };
+        w.stripe.insert("customers", Seed::customer_full(&cid, email.as_deref(), Some(&format!("Soak Customer{i}")), None, t0));
+        w.stripe.insert("subscriptions", Seed::subscription(&format!("sub_soak{i:05}"), &cid, &price, 1, "active", t0 + 1));
+        w.stripe.insert_charge(Seed::charge(&format!("ch_soak{i:05}_0"), Some(&cid), 2_000, "usd", t0 + 2), None);
+    }
+
+    // The poller's first run: backfill (snapshots), then it follows events.
+    let feed = StripeClient::builder(w.stripe.base_url(), SecretString::from(stripe_key()))
+        .requests_per_second(None)
+        .build()
+        .expect("feed");
+    let poller = Poller {
+        stripe: feed,
+        queue: SqsQueue::new(w.sqs.clone(), w.queue_url.clone()),
+        cursors: MemoryCursors::new(),
+        clock: SystemClock,
+        settings: w.app.settings.clone(),
+        options: PollOptions::default(),
+    };
+    let scheduled = PollRequest::from_event(&json!({})).expect("scheduled request");
+    w.stripe.burst_429(5);
+    poller.run(&scheduled, "soak", Instant::now() + Duration::from_secs(120)).await.expect("backfill run");
+
+    // Stripe moves on; every change is an event (in the sandbox's event log too).
+    let mut events: Vec<Value> = Vec::new();
+    for r in 1..=rounds {
+        for i in 0..customers {
+            let cid = format!("cus_soak{i:05}");
+            let ch = Seed::charge(&format!("ch_soak{i:05}_{r}"), Some(&cid), 1_000 + (i * 7 + r * 13) as i64, "usd", w.now - 100 + r as i64);
+            w.stripe.insert_charge(ch.clone(), None);
+            let mut emit = |etype: &str, obj: Value| {
+                let id = w.stripe.emit_event(etype, obj);
+                events.push(w.stripe.get("events", &id).expect("event"));
+            };
+            emit("charge.succeeded", ch.clone());
+            let pi = json!({"id": format!("pi_soak{i:05}_{r}"), "object": "payment_intent", "customer": cid, "amount": ch["amount"], "amount_received": ch["amount"], "currency": "usd", "status": "succeeded"});
+            emit("payment_intent.succeeded", pi);
+            if rng.gen_bool(0.3) {
+                w.stripe.refund_charge(&format!("ch_soak{i:05}_{r}"), 500);
+                emit("charge.refunded", w.stripe.get("charges", &format!("ch_soak{i:05}_{r}")).expect("charge"));
+            }
+            if rng.gen_bool(0.15) {
+                let status = if rng.gen_bool(0.5) { "canceled" } else { "active" };
+                w.stripe.update("subscriptions", &format!("sub_soak{i:05}"), json!({"status": status}));
+                emit("customer.subscription.updated", w.stripe.get("subscriptions", &format!("sub_soak{i:05}")).expect("sub"));
+            }
+            if rng.gen_bool(0.5) {
+                w.stripe.update("customers", &cid, json!({"name": format!("Soak Customer{i} r{r}")}));
+                emit("customer.updated", w.stripe.get("customers", &cid).expect("customer"));
+            }
+        }
+    }
+
+    // Webhooks: 5 % delivered twice, all shuffled, each signed and verified.
+    let mut deliveries: Vec<&Value> = events.iter().collect();
+    let dups: Vec<&Value> = events.iter().filter(|_| rng.gen_bool(0.05)).collect();
+    deliveries.extend(dups.iter().copied());
+    deliveries.shuffle(&mut rng);
+    let ingest = Ingest::new(
+        Verifier::new(vec![SecretString::from(SECRET.to_owned())], 300),
+        SqsQueue::new(w.sqs.clone(), w.queue_url.clone()),
+        SystemClock,
+    );
+    let now = now();
+    for ev in &deliveries {
+        let body = ev.to_string();
+        let sig = sign_header(&[SECRET], now, body.as_bytes());
+        let a = ingest.handle(WebhookRequest { method: "POST", signature: Some(&sig), body: body.as_bytes() }).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+
+    // Faults on, consumer crashes, the poller's incremental copies of every event.
+    w.brevo.fail_randomly(Family::Contacts, 0.10, Fault::RateLimited);
+    w.brevo.fail_randomly(Family::Events, 0.10, Fault::Status(503));
+    w.stripe.set_error_rates(0.03, 0.02);
+    let mut crashes = 0;
+    for _ in 0..3 {
+        crashes += usize::from(crash_mid_batch(&w).await);
+    }
+    let mut failures = drain_all(&w, Duration::from_secs(600)).await;
+    w.stripe.clear_faults();
+    w.stripe.burst_429(5);
+    let report = poller.run(&scheduled, "soak", Instant::now() + Duration::from_secs(120)).await.expect("incremental run");
+    crashes += usize::from(crash_mid_batch(&w).await);
+    failures += drain_all(&w, Duration::from_secs(600)).await;
+    w.brevo.reset_faults();
+    failures += drain_all(&w, Duration::from_secs(120)).await;
+
+    // Brevo equals the state computed from the final Stripe data.
+    let settings = w.app.settings.clone();
+    let mut checked = 0;
+    for i in 0..customers {
+        let cid = format!("cus_soak{i:05}");
+        let state = w.app.stripe.customer_state(&cid).await.expect("state");
+        let customer = state.customer.expect("customer exists");
+        let metrics = compute_metrics(&state.charges, &state.subscriptions, &settings.stripe.reporting_currency);
+        match map_contact(&customer, &metrics, &settings.stripe) {
+            ContactOutcome::Contact { update, .. } => {
+                let got = w.brevo.contact(&update.email).unwrap_or_else(|| panic!("{cid} missing in Brevo"));
+                for (k, v) in &update.attributes {
+                    let want = serde_json::to_value(v).expect("value");
+                    let have = got.attributes.get(k).unwrap_or_else(|| panic!("{cid}: {k} missing"));
+                    if let AttributeValue::Number(_) = v {
+                        assert_eq!(want.as_f64(), have.as_f64(), "{cid}: {k}");
+                    } else {
+                        assert_eq!(&want, have, "{cid}: {k}");
+                    }
+                }
+                assert_eq!(got.list_ids, update.list_ids.iter().copied().collect::<BTreeSet<_>>(), "{cid}: lists");
+                checked += 1;
+            }
+            ContactOutcome::NoEmail => assert!(i % 20 == 19),
+            ContactOutcome::Deleted => panic!("{cid} deleted?"),
+        }
+    }
+    // Each forwarded Stripe event exactly once.
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for e in w.brevo.events() {
+        let id = e.event_properties.get("stripe_event_id").and_then(Value::as_str).expect("id").to_owned();
+        *per_id.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "events recorded twice: {twice:?}");
+    let has_email = |e: &Value| {
+        let o = &e["data"]["object"];
+        let cid = if o["object"] == "customer" { o["id"].as_str() } else { o["customer"].as_str() };
+        cid.and_then(|c| c.trim_start_matches("cus_soak").parse::<usize>().ok()).is_some_and(|n| n % 20 != 19)
+    };
+    let forwarded: BTreeSet<String> = events
+        .iter()
+        .filter(|e| settings.stripe.sends_event(e["type"].as_str().expect("type")) && has_email(e))
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(per_id.len(), forwarded.len(), "nothing but the forwarded events was sent");
+    for id in &forwarded {
+        assert_eq!(per_id.get(id), Some(&1), "{id} sent once");
+    }
+
+    let brevo_requests = w.brevo.request_counts().total();
+    println!(
+        "SOAK customers={customers} events={} deliveries={} (duplicates {}) poller_events_enqueued={} crashes={crashes} batch_item_failures={failures} \
+         contacts_checked={checked} brevo_events={} brevo_requests={brevo_requests} duration={:.1}s",
+        events.len(),
+        deliveries.len(),
+        dups.len(),
+        report.resources.iter().map(|r| r.messages).sum::<u64>(),
+        per_id.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(crashes > 0 && checked > 0);
+}
