@@ -400,8 +400,16 @@ fn substitute_env(text: &str, env: &dyn EnvSource) -> Result<String, String> {
                     if !valid_var_name(name) {
                         return Err(format!("line {line_no}: `${{{name}}}` is not a valid variable reference"));
                     }
-                    let Some(value) = config::optional(env, name) else {
-                        return Err(format!("line {line_no}: environment variable {name} (from ${{{name}}}) is not set"));
+                    // A secret deployed as `{NAME}_ARN`/`{NAME}_PARAM` is read from AWS
+                    // later: the placeholder then stands for "from the environment".
+                    let deferred = config::optional(env, &format!("{name}_ARN")).is_some()
+                        || config::optional(env, &format!("{name}_PARAM")).is_some();
+                    let value = match config::optional(env, name) {
+                        Some(v) => v,
+                        None if deferred => String::new(),
+                        None => {
+                            return Err(format!("line {line_no}: environment variable {name} (from ${{{name}}}) is not set"))
+                        }
                     };
                     out.push_str(&line[copied..i]);
                     match quote {
@@ -829,6 +837,14 @@ connectors:
         for body in ["    log_level: ${UNCLOSED\n", "    log_level: ${1BAD}\n", "    log_level: ${}\n"] {
             assert!(Settings::from_yaml(&minimal(body), &env(&[("UNCLOSED", "x")])).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn a_secret_deployed_as_an_arn_leaves_its_placeholder_to_the_environment() {
+        let yaml = minimal("    secret_key: \"${STRIPE_SECRET_KEY}\"\n");
+        let s = Settings::from_yaml(&yaml, &env(&[("STRIPE_SECRET_KEY_ARN", "arn:aws:secretsmanager:x")])).unwrap();
+        assert!(s.stripe.secret_key.is_none(), "blank → the key comes from STRIPE_SECRET_KEY_ARN");
+        assert!(Settings::from_yaml(&yaml, &env(&[])).is_err(), "neither the variable nor an ARN: an error");
     }
 
     #[test]
