@@ -49,7 +49,12 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One pre-built HTTP/1.1 request per event: unique id, signed now.
@@ -242,8 +247,8 @@ fn main() {
     lat.sort();
     let mut counts = [0usize; 4];
     for (_, c) in &results {
-        for k in 0..4 {
-            counts[k] += c[k];
+        for (total, n) in counts.iter_mut().zip(c) {
+            *total += n;
         }
     }
     let sent = counts[0] + counts[1] + counts[2];
@@ -304,6 +309,6 @@ fn main() {
     println!("SERVE_LOAD loadavg before=\"{load_before}\" after=\"{load_after}\"");
     println!("SERVE_LOAD queue_after_stop={}", queue.unwrap_or_else(|| "unavailable".into()));
     let log_lines = std::fs::read_to_string(&log).map(|s| s.lines().count()).unwrap_or(0);
-    println!("SERVE_LOAD server_log_lines={log_lines} (stderr at the default level, in {})", log.display());
-    let _ = std::fs::remove_file(&state);
+    println!("SERVE_LOAD server_log_lines={log_lines} (the server's stderr at the default log level)");
+    let _ = std::fs::remove_dir_all(&dir);
 }
