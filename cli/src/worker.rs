@@ -76,18 +76,7 @@ pub async fn run_batch(
             }
         }
     }
-    let s = &report.stats;
-    tracing::info!(
-        messages = s.messages,
-        duplicates = s.duplicates,
-        contacts_synced = s.contacts_synced,
-        skipped_no_email = s.contacts_skipped_no_email,
-        contacts_failed = s.contacts_failed,
-        events_sent = s.events_sent,
-        retries = s.retries,
-        dead = s.dead,
-        "batch done"
-    );
+    report.stats.log();
     Ok(())
 }
 

@@ -151,16 +151,16 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
             emit("charge.succeeded", ch.clone());
             let pi = json!({"id": format!("pi_soak{i:05}_{r}"), "object": "payment_intent", "customer": cid, "amount": ch["amount"], "amount_received": ch["amount"], "currency": "usd", "status": "succeeded"});
             emit("payment_intent.succeeded", pi);
-            if rng.gen_bool(0.3) {
+            if rng.random_bool(0.3) {
                 w.stripe.refund_charge(&format!("ch_soak{i:05}_{r}"), 500);
                 emit("charge.refunded", w.stripe.get("charges", &format!("ch_soak{i:05}_{r}")).expect("charge"));
             }
-            if rng.gen_bool(0.15) {
-                let status = if rng.gen_bool(0.5) { "canceled" } else { "active" };
+            if rng.random_bool(0.15) {
+                let status = if rng.random_bool(0.5) { "canceled" } else { "active" };
                 w.stripe.update("subscriptions", &format!("sub_soak{i:05}"), json!({"status": status}));
                 emit("customer.subscription.updated", w.stripe.get("subscriptions", &format!("sub_soak{i:05}")).expect("sub"));
             }
-            if rng.gen_bool(0.5) {
+            if rng.random_bool(0.5) {
                 w.stripe.update("customers", &cid, json!({"name": format!("Soak Customer{i} r{r}")}));
                 emit("customer.updated", w.stripe.get("customers", &cid).expect("customer"));
             }
@@ -169,7 +169,7 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
 
     // Webhooks: 5 % delivered twice, all shuffled, each signed and verified.
     let mut deliveries: Vec<&Value> = events.iter().collect();
-    let dups: Vec<&Value> = events.iter().filter(|_| rng.gen_bool(0.05)).collect();
+    let dups: Vec<&Value> = events.iter().filter(|_| rng.random_bool(0.05)).collect();
     deliveries.extend(dups.iter().copied());
     deliveries.shuffle(&mut rng);
     let ingest = Ingest::new(

@@ -40,19 +40,7 @@ where
             tracing::error!(event_id = ?m.event_id, "a message without id cannot be reported for retry; SQS will redeliver it after the visibility timeout only if the batch fails");
         }
     }
-    let s = &report.stats;
-    tracing::info!(
-        messages = s.messages,
-        duplicates = s.duplicates,
-        customers = s.customers_reloaded,
-        contacts_synced = s.contacts_synced,
-        skipped_no_email = s.contacts_skipped_no_email,
-        contacts_failed = s.contacts_failed,
-        events_sent = s.events_sent,
-        retries = s.retries,
-        dead = s.dead,
-        "batch done"
-    );
+    report.stats.log();
     let mut resp = SqsBatchResponse::default();
     for id in report.retry_ids() {
         resp.add_failure(id);

@@ -156,28 +156,8 @@ impl DynamoIdempotency {
     /// Creates the dedup table with its TTL (tests and the local `--aws` set-up;
     /// the deployed table comes from template.yaml).
     pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
-        client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )
-            .send()
-            .await
-            .map_err(store_error)?;
+        use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+        create_pk_table(client, table).await?;
         client
             .update_time_to_live()
             .table_name(table)
@@ -193,4 +173,31 @@ impl DynamoIdempotency {
             .map_err(store_error)?;
         Ok(())
     }
+}
+
+/// Creates an on-demand table keyed by `pk` (S), as both tables are.
+pub(crate) async fn create_pk_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(store_error)?;
+    Ok(())
 }

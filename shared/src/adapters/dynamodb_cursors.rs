@@ -105,28 +105,7 @@ impl DynamoCursors {
     /// Creates the cursor table (tests and the local `--aws` set-up; the
     /// deployed table comes from template.yaml).
     pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-        client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            )
-            .send()
-            .await
-            .map_err(store_error)?;
+        crate::adapters::dynamodb::create_pk_table(client, table).await?;
         Ok(())
     }
 }

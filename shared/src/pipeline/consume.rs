@@ -88,6 +88,25 @@ pub struct ConsumeStats {
     pub dead: usize,
 }
 
+impl ConsumeStats {
+    /// One `batch done` log line with every counter.
+    pub fn log(&self) {
+        tracing::info!(
+            messages = self.messages,
+            duplicates = self.duplicates,
+            customers = self.customers_reloaded,
+            contacts_synced = self.contacts_synced,
+            skipped_no_email = self.contacts_skipped_no_email,
+            contacts_failed = self.contacts_failed,
+            events_sent = self.events_sent,
+            events_too_old = self.events_too_old,
+            retries = self.retries,
+            dead = self.dead,
+            "batch done"
+        );
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BatchReport {
     /// One per input message, same order.
