@@ -407,7 +407,11 @@ async fn check_verifies_the_webhook_endpoint_registered_for_a_url() {
     // Nothing registered yet.
     let out = w.run(&["check", "--fix", "--webhook-url", url]).await;
     assert!(!out.status.success(), "{}", describe(&out));
-    assert!(text(&out.stdout).lines().any(|l| l.starts_with('✗') && l.contains("none registered")), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with('✗') && l.contains("none registered")),
+        "{}",
+        describe(&out)
+    );
     // Registered with too few events (Stripe's own webhook_endpoint example object).
     let mut ep = sandbox::stripe::fixture("webhook_endpoint");
     ep["id"] = serde_json::json!("we_cli_test");
@@ -416,7 +420,11 @@ async fn check_verifies_the_webhook_endpoint_registered_for_a_url() {
     ep["enabled_events"] = serde_json::json!(["payment_intent.succeeded"]);
     w.stripe.insert("webhook_endpoints", ep.clone());
     let out = w.run(&["check", "--webhook-url", url]).await;
-    assert!(text(&out.stdout).lines().any(|l| l.starts_with('✗') && l.contains("missing events")), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with('✗') && l.contains("missing events")),
+        "{}",
+        describe(&out)
+    );
     // Registered for every event.
     ep["enabled_events"] = serde_json::json!(["*"]);
     w.stripe.insert("webhook_endpoints", ep);

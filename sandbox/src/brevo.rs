@@ -110,7 +110,10 @@ impl Default for BrevoSandboxOptions {
                 .into_iter()
                 .map(|(id, n)| (id, n.to_owned()))
                 .collect(),
-            attributes: ["FIRSTNAME", "LASTNAME", "SMS"].into_iter().map(|n| (n.to_owned(), "text".to_owned())).collect(),
+            attributes: ["FIRSTNAME", "LASTNAME", "SMS"]
+                .into_iter()
+                .map(|n| (n.to_owned(), "text".to_owned()))
+                .collect(),
             seed: 42,
             rate_limit_reset_secs: 1,
             rate_limit_limit: 10,
@@ -350,7 +353,10 @@ impl BrevoSandbox {
             st.next_contact_id - 1
         });
         let attributes = attributes.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
-        st.contacts.insert(key.clone(), SandboxContact { id, email: key, attributes, list_ids: list_ids.iter().copied().collect() });
+        st.contacts.insert(
+            key.clone(),
+            SandboxContact { id, email: key, attributes, list_ids: list_ids.iter().copied().collect() },
+        );
     }
 
     // ---- accessors ----
@@ -447,7 +453,13 @@ fn into_response((status, body): Answer, headers: HeaderMap) -> Response {
     resp
 }
 
-async fn handle(AxState(shared): AxState<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    AxState(shared): AxState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let family = Family::of(&path);
     // Faults are decided first (a throttled or failing Brevo answers before
@@ -501,7 +513,8 @@ fn valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
-    let ok_local = !local.is_empty() && local.len() <= 64 && !local.chars().any(|c| c.is_whitespace() || c == '@' || c == ',');
+    let ok_local =
+        !local.is_empty() && local.len() <= 64 && !local.chars().any(|c| c.is_whitespace() || c == '@' || c == ',');
     let labels: Vec<&str> = domain.split('.').collect();
     let ok_domain = labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
@@ -662,7 +675,8 @@ impl State {
                         if !v.as_str().is_some_and(valid_e164) {
                             return Err(error(400, "invalid_parameter", "Invalid phone number"));
                         }
-                        let taken = self.contacts.values().any(|c| c.email != email && c.attributes.get("SMS") == Some(v));
+                        let taken =
+                            self.contacts.values().any(|c| c.email != email && c.attributes.get("SMS") == Some(v));
                         if taken {
                             return Err(error(
                                 400,
@@ -671,7 +685,11 @@ impl State {
                             ));
                         }
                     } else if !fits(t, v) {
-                        return Err(error(400, "invalid_parameter", &format!("Invalid value for attribute {name} of type {t}")));
+                        return Err(error(
+                            400,
+                            "invalid_parameter",
+                            &format!("Invalid value for attribute {name} of type {t}"),
+                        ));
                     }
                     attrs.insert(name, v.clone());
                 }
@@ -776,11 +794,8 @@ impl State {
     }
 
     fn list_attributes(&self) -> Answer {
-        let attrs: Vec<Value> = self
-            .attributes
-            .iter()
-            .map(|(name, t)| json!({ "name": name, "category": "normal", "type": t }))
-            .collect();
+        let attrs: Vec<Value> =
+            self.attributes.iter().map(|(name, t)| json!({ "name": name, "category": "normal", "type": t })).collect();
         answer(200, Some(json!({ "attributes": attrs })))
     }
 
@@ -916,7 +931,8 @@ impl State {
             }
         }
         if ok.is_empty() {
-            let first = errors.first().and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("invalid events");
+            let first =
+                errors.first().and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("invalid events");
             return Err(error(400, "invalid_parameter", first));
         }
         let recorded = ok.len();
@@ -1025,7 +1041,12 @@ mod tests {
             .await;
         assert_eq!(s, 201);
         assert!(v["id"].is_i64());
-        let (s, _) = c.post("/v3/contacts", json!({"email": "jane@example.com", "listIds": [22], "unlinkListIds": [21], "updateEnabled": true})).await;
+        let (s, _) = c
+            .post(
+                "/v3/contacts",
+                json!({"email": "jane@example.com", "listIds": [22], "unlinkListIds": [21], "updateEnabled": true}),
+            )
+            .await;
         assert_eq!(s, 204);
         assert_eq!(sb.lists_of("jane@example.com"), vec![20, 22]);
         assert_eq!(sb.contact("JANE@example.com").unwrap().attributes["TOTAL_SPENT"], json!(12.5));
@@ -1034,7 +1055,10 @@ mod tests {
         // Unknown attribute, wrong type, bad e-mail, unknown list.
         let (s, v) = c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"NOPE": 1}})).await;
         assert_eq!((s, v["code"].as_str()), (400, Some("invalid_parameter")));
-        assert_eq!(c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"TOTAL_SPENT": "x"}})).await.0, 400);
+        assert_eq!(
+            c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"TOTAL_SPENT": "x"}})).await.0,
+            400
+        );
         let (s, v) = c.post("/v3/contacts", json!({"email": "not-an-email"})).await;
         assert_eq!((s, v["code"].as_str()), (400, Some("invalid_parameter")));
         assert_eq!(c.post("/v3/contacts", json!({"email": "a@example.com", "listIds": [99]})).await.0, 404);
@@ -1045,12 +1069,24 @@ mod tests {
     async fn requires_sms_numbers_in_e164_and_unique() {
         let sb = sandbox().await;
         let c = Client::new(&sb);
-        let (s, v) = c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "06 12 34 56 78"}, "updateEnabled": true})).await;
+        let (s, v) = c
+            .post(
+                "/v3/contacts",
+                json!({"email": "a@example.com", "attributes": {"SMS": "06 12 34 56 78"}, "updateEnabled": true}),
+            )
+            .await;
         assert_eq!(s, 400);
         assert_eq!(v, json!({"code": "invalid_parameter", "message": "Invalid phone number"}));
-        assert_eq!(c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "+12"}})).await.0, 400);
-        assert_eq!(c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "+33612345678"}})).await.0, 201);
-        let (s, v) = c.post("/v3/contacts", json!({"email": "b@example.com", "attributes": {"SMS": "+33612345678"}})).await;
+        assert_eq!(
+            c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "+12"}})).await.0,
+            400
+        );
+        assert_eq!(
+            c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "+33612345678"}})).await.0,
+            201
+        );
+        let (s, v) =
+            c.post("/v3/contacts", json!({"email": "b@example.com", "attributes": {"SMS": "+33612345678"}})).await;
         assert_eq!((s, v["code"].as_str()), (400, Some("duplicate_parameter")));
     }
 
@@ -1085,7 +1121,8 @@ mod tests {
         sb.seed_contact("a@example.com", BTreeMap::new(), &[]);
         sb.seed_contact("b@example.com", BTreeMap::new(), &[20]);
         let c = Client::new(&sb);
-        let (s, v) = c.post("/v3/contacts/lists/20/contacts/add", json!({"emails": ["a@example.com", "b@example.com"]})).await;
+        let (s, v) =
+            c.post("/v3/contacts/lists/20/contacts/add", json!({"emails": ["a@example.com", "b@example.com"]})).await;
         assert_eq!(s, 201);
         assert_eq!(v["contacts"]["success"], json!(["a@example.com"]));
         assert_eq!(v["contacts"]["failure"], json!(["b@example.com"]));
@@ -1111,7 +1148,10 @@ mod tests {
         let (s, v) = c.post("/v3/contacts/attributes/normal/LTV", json!({"type": "float"})).await;
         assert_eq!((s, v["message"].as_str()), (400, Some("Attribute name must be unique")));
         let (_, v) = c.get("/v3/contacts/attributes").await;
-        assert!(v["attributes"].as_array().unwrap().contains(&json!({"name": "LTV", "category": "normal", "type": "float"})));
+        assert!(v["attributes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "LTV", "category": "normal", "type": "float"})));
     }
 
     #[tokio::test]
@@ -1145,7 +1185,8 @@ mod tests {
 
     #[tokio::test]
     async fn injects_rate_limits_errors_delays_and_outages_per_family() {
-        let sb = BrevoSandbox::start(BrevoSandboxOptions { rate_limit_reset_secs: 7, ..Default::default() }).await.unwrap();
+        let sb =
+            BrevoSandbox::start(BrevoSandboxOptions { rate_limit_reset_secs: 7, ..Default::default() }).await.unwrap();
         let c = Client::new(&sb);
         let ev = json!({"event_name": "e", "identifiers": {"email_id": "a@example.com"}});
         sb.fail_next(Family::Events, 1, Fault::RateLimited);

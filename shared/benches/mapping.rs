@@ -179,7 +179,9 @@ fn main() {
     {
         let mut g = c.benchmark_group("mapping");
         g.throughput(Throughput::Elements(1));
-        g.bench_function("parse_envelope", |b| b.iter(|| parse_envelope(black_box(&st.event_body)).expect("event").created));
+        g.bench_function("parse_envelope", |b| {
+            b.iter(|| parse_envelope(black_box(&st.event_body)).expect("event").created)
+        });
         g.bench_function("compute_metrics", |b| {
             b.iter(|| compute_metrics(black_box(&st.charges), black_box(&st.subscriptions), "usd").payment_count)
         });

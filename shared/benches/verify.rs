@@ -9,7 +9,8 @@ use shared::domain::signature::{sign_header, Verifier};
 
 fn event_body() -> Vec<u8> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/stripe/customer.subscription.updated.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample event")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample event")).expect("json");
     serde_json::to_vec(&v).expect("serialises")
 }
 
@@ -19,7 +20,8 @@ fn bench(c: &mut Criterion) {
     let t = 1_763_800_000;
     let header = sign_header(&[secret], t, &body);
     let one = Verifier::new(vec![SecretString::from(secret.to_owned())], 300);
-    let two = Verifier::new(vec![SecretString::from("whsec_old".to_owned()), SecretString::from(secret.to_owned())], 300);
+    let two =
+        Verifier::new(vec![SecretString::from("whsec_old".to_owned()), SecretString::from(secret.to_owned())], 300);
 
     let mut g = c.benchmark_group(format!("webhook_{}B", body.len()));
     g.throughput(Throughput::Elements(1));

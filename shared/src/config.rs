@@ -117,7 +117,8 @@ mod tests {
     fn base_urls_default_and_validate() {
         assert_eq!(base_url(&env(&[]), STRIPE_API_BASE, DEFAULT_STRIPE_API_BASE).unwrap(), "https://api.stripe.com");
         assert_eq!(
-            base_url(&env(&[(STRIPE_API_BASE, "http://127.0.0.1:9/")]), STRIPE_API_BASE, DEFAULT_STRIPE_API_BASE).unwrap(),
+            base_url(&env(&[(STRIPE_API_BASE, "http://127.0.0.1:9/")]), STRIPE_API_BASE, DEFAULT_STRIPE_API_BASE)
+                .unwrap(),
             "http://127.0.0.1:9"
         );
         assert!(base_url(&env(&[(STRIPE_API_BASE, "ftp://x")]), STRIPE_API_BASE, "").is_err());

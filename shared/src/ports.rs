@@ -227,12 +227,19 @@ pub trait BrevoApi: Send + Sync {
     /// Real-time upsert of one contact, lists included.
     async fn upsert_contact(&self, contact: &crate::domain::brevo::ContactUpdate) -> Result<(), RemoteError>;
     /// Bulk upsert (asynchronous import) of contacts that share `list_ids`.
-    async fn import_contacts(&self, contacts: &[crate::domain::brevo::ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError>;
+    async fn import_contacts(
+        &self,
+        contacts: &[crate::domain::brevo::ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<(), RemoteError>;
     /// Removes e-mails from a list (absent ones are not an error).
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError>;
     /// Sends events; the outer error fails all, the inner vector (same order)
     /// says which single events failed.
-    async fn send_events(&self, events: &[crate::domain::brevo::BrevoEvent]) -> Result<Vec<Option<RemoteError>>, RemoteError>;
+    async fn send_events(
+        &self,
+        events: &[crate::domain::brevo::BrevoEvent],
+    ) -> Result<Vec<Option<RemoteError>>, RemoteError>;
     /// eCommerce order upsert (optional feature).
     async fn upsert_order(&self, order: &crate::domain::brevo::BrevoOrder) -> Result<(), RemoteError>;
 }

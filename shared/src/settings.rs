@@ -323,12 +323,16 @@ impl Settings {
             }
         }
         let mut seen = BTreeSet::new();
-        for (name, id) in
-            [("all_customers", s.lists.all_customers), ("subscribers", s.lists.subscribers), ("churned", s.lists.churned)]
-        {
+        for (name, id) in [
+            ("all_customers", s.lists.all_customers),
+            ("subscribers", s.lists.subscribers),
+            ("churned", s.lists.churned),
+        ] {
             if let Some(id) = id {
                 if !seen.insert(id) {
-                    return Err(format!("connectors.stripe.lists.{name}: list {id} is used twice; the lists must differ"));
+                    return Err(format!(
+                        "connectors.stripe.lists.{name}: list {id} is used twice; the lists must differ"
+                    ));
                 }
             }
         }
@@ -408,7 +412,9 @@ fn substitute_env(text: &str, env: &dyn EnvSource) -> Result<String, String> {
                         Some(v) => v,
                         None if deferred => String::new(),
                         None => {
-                            return Err(format!("line {line_no}: environment variable {name} (from ${{{name}}}) is not set"))
+                            return Err(format!(
+                                "line {line_no}: environment variable {name} (from ${{{name}}}) is not set"
+                            ))
                         }
                     };
                     out.push_str(&line[copied..i]);
@@ -708,7 +714,8 @@ connectors:
 
     #[test]
     fn the_brevo_section_is_optional_and_partial() {
-        let yaml = "connectors:\n  stripe: {}\n  brevo:\n    rate_limits: {events_rps: 5}\n    ecommerce_orders: true\n";
+        let yaml =
+            "connectors:\n  stripe: {}\n  brevo:\n    rate_limits: {events_rps: 5}\n    ecommerce_orders: true\n";
         let s = Settings::from_yaml(yaml, &env(&[])).unwrap();
         assert_eq!(s.brevo.rate_limits, RateLimits { contacts_rps: 8, events_rps: 5, orders_rps: 4 });
         assert!(s.brevo.ecommerce_orders);
@@ -795,9 +802,8 @@ connectors:
 
     #[test]
     fn variables_are_substituted() {
-        let yaml = minimal(
-            "    secret_key: ${KEY}\n    reporting_currency: \"${CUR}\"\n    lists: {subscribers: ${SUBS}}\n",
-        );
+        let yaml =
+            minimal("    secret_key: ${KEY}\n    reporting_currency: \"${CUR}\"\n    lists: {subscribers: ${SUBS}}\n");
         let s = Settings::from_yaml(&yaml, &env(&[("KEY", "rk_live_9"), ("CUR", "EUR"), ("SUBS", "7")])).unwrap();
         assert_eq!(s.stripe.secret_key.unwrap().expose_secret(), "rk_live_9");
         assert_eq!(s.stripe.reporting_currency, "eur");
@@ -811,8 +817,9 @@ connectors:
         assert!(text.contains("STRIPE_WEBHOOK_SECRET"), "{text}");
         assert!(text.contains("line 6"), "{text}");
         // Blank counts as missing.
-        let e = Settings::from_yaml(CONTRACT_EXAMPLE, &env(&[("STRIPE_SECRET_KEY", " "), ("STRIPE_WEBHOOK_SECRET", "w")]))
-            .unwrap_err();
+        let e =
+            Settings::from_yaml(CONTRACT_EXAMPLE, &env(&[("STRIPE_SECRET_KEY", " "), ("STRIPE_WEBHOOK_SECRET", "w")]))
+                .unwrap_err();
         assert!(e.to_string().contains("STRIPE_SECRET_KEY"), "{e}");
     }
 

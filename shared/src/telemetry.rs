@@ -8,8 +8,23 @@ use tracing_subscriber::EnvFilter;
 /// (the AWS SDK logs whole SQS messages, i.e. Stripe payloads with e-mail
 /// addresses): capped at `info` whatever `RUST_LOG` asks, so no level of
 /// logging ever writes a payload.
-pub const PAYLOAD_LOGGING_LIBRARIES: &[&str] =
-    &["aws_smithy_runtime", "aws_smithy_http", "aws_smithy_runtime_api", "aws_sdk_sqs", "aws_sdk_dynamodb", "aws_sdk_secretsmanager", "aws_sdk_ssm", "aws_config", "hyper", "hyper_util", "h2", "reqwest", "rustls", "tower", "axum"];
+pub const PAYLOAD_LOGGING_LIBRARIES: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_http",
+    "aws_smithy_runtime_api",
+    "aws_sdk_sqs",
+    "aws_sdk_dynamodb",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_ssm",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "axum",
+];
 
 /// `directives` (a `RUST_LOG`-style string) plus the caps above.
 pub fn filter(directives: &str) -> EnvFilter {
@@ -24,15 +39,12 @@ pub fn filter(directives: &str) -> EnvFilter {
 
 /// Installs the global subscriber once; later calls are no-ops.
 pub fn init(default_filter: &str) {
-    let directives = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default_filter.to_owned());
+    let directives =
+        std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default_filter.to_owned());
     let filter = filter(&directives);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    let _ = if json {
-        builder.json().with_current_span(true).without_time().try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if json { builder.json().with_current_span(true).without_time().try_init() } else { builder.try_init() };
 }
 
 /// `jane.doe@example.com` → `j***@e***.com`: enough to tell contacts apart in

@@ -25,7 +25,11 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    pub fn from_env(env: &dyn EnvSource, settings: &Settings, aws: Option<aws_config::SdkConfig>) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        env: &dyn EnvSource,
+        settings: &Settings,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, ConfigError> {
         let stripe = match &settings.stripe.secret_key {
             Some(k) => SecretSource::Value(k.clone()),
             None => SecretSource::from_env(env, config::STRIPE_SECRET_KEY)?,

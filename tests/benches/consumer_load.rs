@@ -413,15 +413,11 @@ async fn parent() {
         }
     }
     // The child's requests are served by this process's runtime; wait without blocking it.
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("child output"))
-        .await
-        .expect("join");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("child output")).await.expect("join");
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
-    if let Some(kb) = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("vmhwm_kb="))
-        .and_then(|v| v.parse::<u64>().ok())
+    if let Some(kb) =
+        text.split_whitespace().find_map(|w| w.strip_prefix("vmhwm_kb=")).and_then(|v| v.parse::<u64>().ok())
     {
         let mb = kb as f64 / 1024.0;
         println!(

@@ -25,7 +25,9 @@ use secrecy::SecretString;
 use serde_json::value::RawValue;
 use shared::adapters::memory::{FixedClock, MemoryCursors};
 use shared::adapters::stripe_http::StripeClient;
-use shared::pipeline::poll::{FeedError, FeedPage, FeedUsage, PollOptions, PollRequest, Poller, Position, StripeFeed, RESOURCES};
+use shared::pipeline::poll::{
+    FeedError, FeedPage, FeedUsage, PollOptions, PollRequest, Poller, Position, StripeFeed, RESOURCES,
+};
 use shared::ports::{CursorStore, EventQueue, QueueError, QueueMessage};
 use shared::settings::{Settings, SyncSettings};
 
@@ -88,7 +90,10 @@ async fn requests_vs_minimum() {
     };
     let started = Instant::now();
     let r = p.run(&PollRequest::default(), "bench", Instant::now() + Duration::from_secs(3600)).await.expect("run");
-    println!("== 1. Stripe requests per backfilled resource (demo data set, 3,000 customers; {:.1} s)", started.elapsed().as_secs_f64());
+    println!(
+        "== 1. Stripe requests per backfilled resource (demo data set, 3,000 customers; {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     println!("{:<22} {:>8} {:>9} {:>9} {:>10} {:>6}", "resource", "objects", "requests", "minimum", "target", "met");
     let (mut tot_req, mut tot_min) = (0u64, 0u64);
     for spec in RESOURCES {
@@ -98,7 +103,15 @@ async fn requests_vs_minimum() {
         let target = 1.05 * min as f64 + 1.0;
         tot_req += requests;
         tot_min += min;
-        println!("{:<22} {:>8} {:>9} {:>9} {:>10.2} {:>6}", spec.name, rec.synced, requests, min, target, if requests as f64 <= target { "yes" } else { "NO" });
+        println!(
+            "{:<22} {:>8} {:>9} {:>9} {:>10.2} {:>6}",
+            spec.name,
+            rec.synced,
+            requests,
+            min,
+            target,
+            if requests as f64 <= target { "yes" } else { "NO" }
+        );
     }
     println!("total: {tot_req} requests for a minimum of {tot_min} (caught up: {})", r.caught_up());
 }
@@ -125,8 +138,14 @@ async fn sqs_calls_per_1000() {
     p.run(&PollRequest::default(), "bench", far()).await.expect("incremental");
     let (ec, em) = (queue.calls.load(Ordering::Relaxed) - bc, queue.messages.load(Ordering::Relaxed) - bm);
     println!("== 2. SQS send calls per 1,000 enqueued messages");
-    println!("backfill snapshots: {bm} messages in {bc} calls = {:.1} per 1,000", bc as f64 * 1000.0 / bm.max(1) as f64);
-    println!("polled events:      {em} messages in {ec} calls = {:.1} per 1,000", ec as f64 * 1000.0 / em.max(1) as f64);
+    println!(
+        "backfill snapshots: {bm} messages in {bc} calls = {:.1} per 1,000",
+        bc as f64 * 1000.0 / bm.max(1) as f64
+    );
+    println!(
+        "polled events:      {em} messages in {ec} calls = {:.1} per 1,000",
+        ec as f64 * 1000.0 / em.max(1) as f64
+    );
 }
 
 /// Serves `pages` pages cycling over pre-built bodies (parsed per request).
@@ -153,13 +172,17 @@ impl SyntheticFeed {
     }
 }
 
-
 #[async_trait::async_trait]
 impl StripeFeed for SyntheticFeed {
     fn is_live(&self) -> bool {
         false
     }
-    async fn page(&self, _path: &str, _params: &[(&str, String)], _position: Position<'_>) -> Result<FeedPage, FeedError> {
+    async fn page(
+        &self,
+        _path: &str,
+        _params: &[(&str, String)],
+        _position: Position<'_>,
+    ) -> Result<FeedPage, FeedError> {
         let n = self.served.fetch_add(1, Ordering::Relaxed);
         let list: std::collections::HashMap<String, Box<RawValue>> =
             serde_json::from_str(&self.bodies[n % self.bodies.len()]).expect("page");
@@ -177,7 +200,8 @@ async fn synthetic_backfill(pages: usize) -> (u64, Duration) {
     let feed = Arc::new(SyntheticFeed::new(pages));
     let cursors = Arc::new(MemoryCursors::new());
     let mut settings = Settings::default();
-    settings.stripe.sync = SyncSettings { customers: false, payments: true, subscriptions: false, invoices: false, products: false };
+    settings.stripe.sync =
+        SyncSettings { customers: false, payments: true, subscriptions: false, invoices: false, products: false };
     let p = Poller {
         stripe: feed.clone(),
         queue: Arc::new(CountingQueue::default()),
@@ -197,7 +221,11 @@ async fn throughput() {
     let page_bytes = SyntheticFeed::new(1).bodies[0].len();
     let (objects, elapsed) = synthetic_backfill(1_000).await;
     println!("== 3. In-process throughput (fake feed, {page_bytes} bytes per 100-charge page, parsed per request)");
-    println!("{objects} objects in {:.3} s = {:.0} objects/s", elapsed.as_secs_f64(), objects as f64 / elapsed.as_secs_f64());
+    println!(
+        "{objects} objects in {:.3} s = {:.0} objects/s",
+        elapsed.as_secs_f64(),
+        objects as f64 / elapsed.as_secs_f64()
+    );
 }
 
 fn rss_parent() {

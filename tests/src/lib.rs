@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 /// The moto endpoint; panics with a clear message when not run by `scripts/test`.
 pub fn moto_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL is not set: run this test through scripts/test, which starts moto")
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run this test through scripts/test, which starts moto")
 }
 
 /// SDK configuration pointing at moto with dummy credentials.
@@ -44,13 +45,15 @@ pub fn closed_port() -> u16 {
 
 /// The venv's Python (with `stripe` installed); panics when not run by `scripts/test`.
 pub fn python() -> String {
-    std::env::var("STRIPE_BREVO_PYTHON").expect("STRIPE_BREVO_PYTHON is not set: run this test through scripts/test, which creates the venv")
+    std::env::var("STRIPE_BREVO_PYTHON")
+        .expect("STRIPE_BREVO_PYTHON is not set: run this test through scripts/test, which creates the venv")
 }
 
 /// A name unique within this test process and run, for queues and tables.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{}-{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
 }
 

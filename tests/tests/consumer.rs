@@ -5,14 +5,11 @@
 //! data whatever the order and duplication, at most one Brevo event per Stripe
 //! event, and partial batch failures during a Brevo outage.
 
-
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::common::*;
 use aws_lambda_events::event::sqs::SqsEvent;
-use common::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use sandbox::brevo::{Family, Fault};
@@ -113,7 +110,8 @@ async fn a_brevo_events_outage_fails_only_the_affected_messages_and_a_retry_comp
     for i in 0..4 {
         story(&w, i, &mut events);
     }
-    let forwarded: usize = events.iter().filter(|e| w.app.settings.stripe.sends_event(e["type"].as_str().expect("t"))).count();
+    let forwarded: usize =
+        events.iter().filter(|e| w.app.settings.stripe.sends_event(e["type"].as_str().expect("t"))).count();
     let not_forwarded = events.len() - forwarded;
     assert!(forwarded > 0 && not_forwarded > 0);
     // Brevo's events endpoint is down (longer than the client's retries).
@@ -149,8 +147,20 @@ async fn a_brevo_events_outage_fails_only_the_affected_messages_and_a_retry_comp
 async fn malformed_hostile_and_stale_messages_never_fail_the_batch_or_reach_brevo() {
     let w = world().await;
     seed(&w, 1);
-    let stale = Seed::event("evt_stale_1", "payment_intent.payment_failed", json!({"id": "pi_x", "object": "payment_intent", "customer": "cus_e2e000", "amount": 500, "currency": "usd"}), w.now - 3 * 86_400, false);
-    let live = Seed::event("evt_live_1", "payment_intent.payment_failed", json!({"id": "pi_y", "object": "payment_intent", "customer": "cus_e2e000", "amount": 500, "currency": "usd"}), w.now, true);
+    let stale = Seed::event(
+        "evt_stale_1",
+        "payment_intent.payment_failed",
+        json!({"id": "pi_x", "object": "payment_intent", "customer": "cus_e2e000", "amount": 500, "currency": "usd"}),
+        w.now - 3 * 86_400,
+        false,
+    );
+    let live = Seed::event(
+        "evt_live_1",
+        "payment_intent.payment_failed",
+        json!({"id": "pi_y", "object": "payment_intent", "customer": "cus_e2e000", "amount": 500, "currency": "usd"}),
+        w.now,
+        true,
+    );
     let records = vec![
         json!({"messageId": "bad-json", "body": "{not json", "attributes": {}, "messageAttributes": {}}),
         json!({"messageId": "not-event", "body": "{\"id\":\"cus_1\",\"object\":\"customer\"}", "attributes": {}, "messageAttributes": {}}),
@@ -164,7 +174,10 @@ async fn malformed_hostile_and_stale_messages_never_fail_the_batch_or_reach_brev
     // No DLQ wired in this test: permanent failures are returned so the
     // queue's redrive policy moves them to the DLQ; never an empty id.
     assert_eq!(failed, BTreeSet::from(["bad-json".to_owned(), "not-event".to_owned()]));
-    assert!(w.brevo.events().is_empty(), "stale events update the contact but send no event; livemode mismatch is ignored");
+    assert!(
+        w.brevo.events().is_empty(),
+        "stale events update the contact but send no event; livemode mismatch is ignored"
+    );
     assert!(w.brevo.contact("customer.0@example.com").is_some(), "the stale event still updated the contact");
 }
 
@@ -181,13 +194,23 @@ async fn a_renamed_product_reaches_every_subscriber_and_orders_are_sent_when_ena
     let ev = |id: &str, body: Value| json!({"messageId": id, "body": body.to_string(), "attributes": {}, "messageAttributes": {}});
     let event: SqsEvent = serde_json::from_value(json!({"Records": [ev("s1", snap)]})).expect("SqsEvent");
     assert!(stripe_to_brevo::handle(&w.app, event).await.batch_item_failures.is_empty());
-    assert_eq!(w.brevo.contact("customer.2@example.com").expect("c2").attributes.get("PLAN_NAME"), Some(&json!("Gold plan")));
+    assert_eq!(
+        w.brevo.contact("customer.2@example.com").expect("c2").attributes.get("PLAN_NAME"),
+        Some(&json!("Gold plan"))
+    );
 
     w.stripe.update("products", "prod_gold", json!({"name": "Platinum plan"}));
-    let renamed = Seed::event("evt_prod_1", "product.updated", w.stripe.get("products", "prod_gold").expect("product"), w.now, false);
+    let renamed = Seed::event(
+        "evt_prod_1",
+        "product.updated",
+        w.stripe.get("products", "prod_gold").expect("product"),
+        w.now,
+        false,
+    );
     let pi = json!({"id": "pi_order_1", "object": "payment_intent", "customer": "cus_e2e001", "amount": 4_200, "amount_received": 4_200, "currency": "usd", "status": "succeeded", "created": w.now});
     let paid = Seed::event("evt_pi_order_1", "payment_intent.succeeded", pi, w.now, false);
-    let event: SqsEvent = serde_json::from_value(json!({"Records": [ev("p1", renamed), ev("o1", paid)]})).expect("SqsEvent");
+    let event: SqsEvent =
+        serde_json::from_value(json!({"Records": [ev("p1", renamed), ev("o1", paid)]})).expect("SqsEvent");
     assert!(stripe_to_brevo::handle(&w.app, event).await.batch_item_failures.is_empty());
     for i in 0..3 {
         let c = w.brevo.contact(&format!("customer.{i}@example.com")).expect("contact");
@@ -220,7 +243,11 @@ async fn no_key_secret_or_raw_email_reaches_any_log_line_at_any_level() {
     let webhook_secret = "whsec_log_hygiene_secret_value";
     let scenario = async {
         // Webhooks: good, forged, stale, garbage.
-        let ingest = Ingest::new(Verifier::new(vec![SecretString::from(webhook_secret.to_owned())], 300), MemoryQueue::new(), FixedClock::at(w.now));
+        let ingest = Ingest::new(
+            Verifier::new(vec![SecretString::from(webhook_secret.to_owned())], 300),
+            MemoryQueue::new(),
+            FixedClock::at(w.now),
+        );
         for ev in &events {
             let body = ev.to_string();
             let sig = sign_header(&[webhook_secret], w.now, body.as_bytes());
@@ -229,14 +256,29 @@ async fn no_key_secret_or_raw_email_reaches_any_log_line_at_any_level() {
             ingest.handle(WebhookRequest { method: "POST", signature: Some(&stale), body: body.as_bytes() }).await;
             ingest.handle(WebhookRequest { method: "POST", signature: Some("t=1,v1=00"), body: body.as_bytes() }).await;
         }
-        ingest.handle(WebhookRequest { method: "POST", signature: Some("garbage"), body: b"{\"email\":\"customer.1@example.com\"" }).await;
+        ingest
+            .handle(WebhookRequest {
+                method: "POST",
+                signature: Some("garbage"),
+                body: b"{\"email\":\"customer.1@example.com\"",
+            })
+            .await;
         // Consumer under faults, so error and retry paths log too.
         w.stripe.set_error_rates(0.1, 0.05);
         w.brevo.fail_randomly(Family::Contacts, 0.1, Fault::RateLimited);
         w.brevo.fail_randomly(Family::Events, 0.1, Fault::Status(503));
         let queue = SqsQueue::new(w.sqs.clone(), w.queue_url.clone());
         queue.send_all(&ingest.queue.messages()).await.expect("queued");
-        queue.send_all(&[QueueMessage { body: "{\"email\":\"customer.2@example.com\"}".into(), event_id: "x".into(), event_type: "x".into(), livemode: None, source: Source::Webhook }]).await.expect("queued");
+        queue
+            .send_all(&[QueueMessage {
+                body: "{\"email\":\"customer.2@example.com\"}".into(),
+                event_id: "x".into(),
+                event_type: "x".into(),
+                livemode: None,
+                source: Source::Webhook,
+            }])
+            .await
+            .expect("queued");
         drain(&w, 200).await;
         w.stripe.clear_faults();
         w.brevo.reset_faults();
@@ -253,7 +295,11 @@ async fn no_key_secret_or_raw_email_reaches_any_log_line_at_any_level() {
     for i in 0..n {
         let email = format!("customer.{i}@example.com");
         let leak = text.lines().find(|l| l.to_lowercase().contains(&email));
-        assert!(leak.is_none(), "raw e-mail {email} reached the logs: {}", leak.unwrap_or_default().chars().take(400).collect::<String>());
+        assert!(
+            leak.is_none(),
+            "raw e-mail {email} reached the logs: {}",
+            leak.unwrap_or_default().chars().take(400).collect::<String>()
+        );
     }
 }
 
@@ -274,7 +320,10 @@ async fn a_dynamodb_outage_returns_every_message_and_nothing_is_lost_or_applied_
     let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
     // The dedup table is unreachable.
     let down = e2e_tests::aws_unreachable().await;
-    let real = std::mem::replace(&mut w.app.dedup, DynamoIdempotency::new(aws_sdk_dynamodb::Client::new(&down), "unreachable"));
+    let real = std::mem::replace(
+        &mut w.app.dedup,
+        DynamoIdempotency::new(aws_sdk_dynamodb::Client::new(&down), "unreachable"),
+    );
     let resp = stripe_to_brevo::handle(&w.app, event.clone()).await;
     assert_eq!(resp.batch_item_failures.len(), events.len(), "every message comes back");
     assert!(w.brevo.events().is_empty() && w.brevo.contacts().is_empty(), "nothing applied without a claim");

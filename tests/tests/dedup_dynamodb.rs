@@ -19,7 +19,8 @@ const WEEK: i64 = 7 * 86_400;
 #[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
 async fn the_first_claim_wins_and_a_concurrent_second_loses() {
     let s = store().await;
-    let (a, b) = tokio::join!(s.claim("evt_1", NOW, NOW + 600, NOW + WEEK), s.claim("evt_1", NOW, NOW + 600, NOW + WEEK));
+    let (a, b) =
+        tokio::join!(s.claim("evt_1", NOW, NOW + 600, NOW + WEEK), s.claim("evt_1", NOW, NOW + 600, NOW + WEEK));
     let mut got = [a.expect("a"), b.expect("b")];
     got.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(got, [Claim::Acquired, Claim::InProgressElsewhere]);
@@ -42,7 +43,11 @@ async fn an_expired_in_progress_claim_is_retaken() {
     let s = store().await;
     assert_eq!(s.claim("evt_3", NOW, NOW + 600, NOW + WEEK).await.expect("claim"), Claim::Acquired);
     assert_eq!(s.claim("evt_3", NOW + 599, NOW + 1199, NOW + WEEK).await.expect("claim"), Claim::InProgressElsewhere);
-    assert_eq!(s.claim("evt_3", NOW + 601, NOW + 1201, NOW + WEEK).await.expect("claim"), Claim::Acquired, "a crashed attempt is retaken");
+    assert_eq!(
+        s.claim("evt_3", NOW + 601, NOW + 1201, NOW + WEEK).await.expect("claim"),
+        Claim::Acquired,
+        "a crashed attempt is retaken"
+    );
 }
 
 #[tokio::test]

@@ -70,7 +70,11 @@ proptest! {
 #[test]
 fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
     let depth = 100_000;
-    let body = format!(r#"{{"id":"evt_1","object":"event","type":"a.b","created":1,"data":{{"object":{{"x":{}{}}}}}}}"#, "[".repeat(depth), "]".repeat(depth));
+    let body = format!(
+        r#"{{"id":"evt_1","object":"event","type":"a.b","created":1,"data":{{"object":{{"x":{}{}}}}}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     assert!(parse_envelope(body.as_bytes()).is_err());
 }
 

@@ -74,11 +74,17 @@ fn venv_bin(tool: &str) -> PathBuf {
 }
 
 /// The debug binaries of the three functions (built if missing or stale).
+///
+/// `cargo test --workspace --no-run` is the build nextest itself runs (each
+/// function crate has an integration test, so its binary is part of it): under
+/// `scripts/test` it is a no-op. A `cargo build -p …` here would resolve
+/// features without the workspace's dev-dependencies and compile a second
+/// copy of every dependency.
 fn function_binaries() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .current_dir(root())
-        .args(["build", "--quiet", "-p", "stripe-webhook", "-p", "stripe-to-brevo", "-p", "stripe-poller"])
+        .args(["test", "--workspace", "--no-run", "--quiet"])
         .status()
         .expect("cargo build runs");
     assert!(status.success(), "cargo build of the function binaries failed");

@@ -18,8 +18,8 @@ use shared::adapters::memory::{FixedClock, MemoryCursors, MemoryQueue};
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::stripe_http::{RetryPolicy, StripeClient};
 use shared::pipeline::consume::Snapshot;
-use shared::ports::{ContactCounts, CursorRecord, CursorStore, EventQueue, QueueMessage, Source, SyncMode};
 use shared::pipeline::poll::{PollOptions, PollReport, PollRequest, Poller};
+use shared::ports::{ContactCounts, CursorRecord, CursorStore, EventQueue, QueueMessage, Source, SyncMode};
 use shared::settings::{Settings, SyncSettings};
 
 /// Within the demo data's 300 days.
@@ -59,7 +59,14 @@ fn poller<Q: EventQueue, S: CursorStore>(
     sync: SyncSettings,
     options: PollOptions,
 ) -> Poller<StripeClient, Q, S, Arc<FixedClock>> {
-    Poller { stripe: client(sb), queue, cursors, clock: Arc::new(FixedClock::at(NOW)), settings: settings(sync), options }
+    Poller {
+        stripe: client(sb),
+        queue,
+        cursors,
+        clock: Arc::new(FixedClock::at(NOW)),
+        settings: settings(sync),
+        options,
+    }
 }
 
 async fn seeded(n_customers: usize) -> (StripeSandbox, BTreeMap<&'static str, Vec<Value>>) {
@@ -111,7 +118,13 @@ async fn an_interrupted_backfill_of_thousands_resumes_without_gaps_or_duplicates
     let sync = SyncSettings { customers: true, payments: true, subscriptions: true, invoices: false, products: false };
     let queue = Arc::new(MemoryQueue::new());
     let cursors = Arc::new(MemoryCursors::new());
-    let p = poller(&sb, queue.clone(), cursors.clone(), sync, PollOptions { max_pages_per_run: Some(7), ..PollOptions::default() });
+    let p = poller(
+        &sb,
+        queue.clone(),
+        cursors.clone(),
+        sync,
+        PollOptions { max_pages_per_run: Some(7), ..PollOptions::default() },
+    );
     let reports = until_caught_up(&p).await;
     assert!(reports.len() > 5, "interrupted several times ({} runs)", reports.len());
     assert!(reports[..reports.len() - 1].iter().all(|r| r.stopped_early));
@@ -122,7 +135,13 @@ async fn an_interrupted_backfill_of_thousands_resumes_without_gaps_or_duplicates
     let named: BTreeSet<String> = snaps.iter().flat_map(|s| s.customers.iter().cloned()).collect();
     assert_eq!(named, ids(&data["customers"]), "every seeded customer, nothing else");
     // Every object of every resource seen exactly once (a replayed page would count twice).
-    for (resource, seeded) in [("customers", "customers"), ("charges", "charges"), ("subscriptions", "subscriptions"), ("refunds", "refunds"), ("balance_transactions", "balance_transactions")] {
+    for (resource, seeded) in [
+        ("customers", "customers"),
+        ("charges", "charges"),
+        ("subscriptions", "subscriptions"),
+        ("refunds", "refunds"),
+        ("balance_transactions", "balance_transactions"),
+    ] {
         let rec = cursors.load(resource).await.expect("load").expect("record");
         assert_eq!(rec.synced as usize, data[seeded].len(), "{resource}");
         assert_eq!(rec.mode, SyncMode::Incremental, "{resource}");
@@ -257,7 +276,12 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, BTreeMap<St
                 .map(|a| a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_owned())).collect())
                 .unwrap_or_default();
             out.push((m.body().unwrap_or("").to_owned(), attrs));
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap_or("")).send().await.expect("delete");
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or(""))
+                .send()
+                .await
+                .expect("delete");
         }
     }
     out
@@ -271,7 +295,13 @@ async fn backfill_and_events_through_moto_sqs_and_the_dynamodb_cursor_table() {
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = create_queue(&aws, &unique("poller")).await;
     let cursors = moto_cursors().await;
-    let p = poller(&sb, SqsQueue::new(sqs.clone(), url.clone()), cursors.clone(), only_customers(), PollOptions { max_pages_per_run: Some(4), ..PollOptions::default() });
+    let p = poller(
+        &sb,
+        SqsQueue::new(sqs.clone(), url.clone()),
+        cursors.clone(),
+        only_customers(),
+        PollOptions { max_pages_per_run: Some(4), ..PollOptions::default() },
+    );
     let reports = until_caught_up(&p).await;
     assert_eq!(reports.len(), 4, "15 pages at 4 per run");
     let ev = sb.emit_event("customer.updated", Seed::customer("cus_Demo000001", Some("x@example.com"), NOW));
@@ -345,12 +375,17 @@ async fn the_dynamodb_lease_expires_is_owner_bound_and_counters_add_atomically()
     let adds: Vec<_> = (0..10)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move { c.add_contact_counts(ContactCounts { synced: 3, skipped_no_email: 1, failed: 0 }).await })
+            tokio::spawn(async move {
+                c.add_contact_counts(ContactCounts { synced: 3, skipped_no_email: 1, failed: 0 }).await
+            })
         })
         .collect();
     for h in adds {
         h.await.expect("task").expect("add");
     }
-    assert_eq!(c.contact_counts().await.expect("counts"), ContactCounts { synced: 30, skipped_no_email: 10, failed: 0 });
+    assert_eq!(
+        c.contact_counts().await.expect("counts"),
+        ContactCounts { synced: 30, skipped_no_email: 10, failed: 0 }
+    );
     assert!(c.load("nothing").await.expect("load").is_none());
 }

@@ -11,14 +11,12 @@
 //! CI size by default (`SOAK_CUSTOMERS=60`, `SOAK_ROUNDS=4`: ~700 events);
 //! `scripts/soak` runs the full size (1,000 customers, 10,000 events).
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_lambda_events::event::sqs::SqsEvent;
-use common::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sandbox::brevo::{Family, Fault};
@@ -115,8 +113,12 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
     for i in 0..customers {
         let cid = format!("cus_soak{i:05}");
         let email = if i % 20 == 19 { None } else { Some(format!("soak.{i}@example.com")) };
-        w.stripe.insert("customers", Seed::customer_full(&cid, email.as_deref(), Some(&format!("Soak Customer{i}")), None, t0));
-        w.stripe.insert("subscriptions", Seed::subscription(&format!("sub_soak{i:05}"), &cid, &price, 1, "active", t0 + 1));
+        w.stripe.insert(
+            "customers",
+            Seed::customer_full(&cid, email.as_deref(), Some(&format!("Soak Customer{i}")), None, t0),
+        );
+        w.stripe
+            .insert("subscriptions", Seed::subscription(&format!("sub_soak{i:05}"), &cid, &price, 1, "active", t0 + 1));
         w.stripe.insert_charge(Seed::charge(&format!("ch_soak{i:05}_0"), Some(&cid), 2_000, "usd", t0 + 2), None);
     }
 
@@ -142,7 +144,13 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
     for r in 1..=rounds {
         for i in 0..customers {
             let cid = format!("cus_soak{i:05}");
-            let ch = Seed::charge(&format!("ch_soak{i:05}_{r}"), Some(&cid), 1_000 + (i * 7 + r * 13) as i64, "usd", w.now - 100 + r as i64);
+            let ch = Seed::charge(
+                &format!("ch_soak{i:05}_{r}"),
+                Some(&cid),
+                1_000 + (i * 7 + r * 13) as i64,
+                "usd",
+                w.now - 100 + r as i64,
+            );
             w.stripe.insert_charge(ch.clone(), None);
             let mut emit = |etype: &str, obj: Value| {
                 let id = w.stripe.emit_event(etype, obj);
@@ -158,7 +166,10 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
             if rng.random_bool(0.15) {
                 let status = if rng.random_bool(0.5) { "canceled" } else { "active" };
                 w.stripe.update("subscriptions", &format!("sub_soak{i:05}"), json!({"status": status}));
-                emit("customer.subscription.updated", w.stripe.get("subscriptions", &format!("sub_soak{i:05}")).expect("sub"));
+                emit(
+                    "customer.subscription.updated",
+                    w.stripe.get("subscriptions", &format!("sub_soak{i:05}")).expect("sub"),
+                );
             }
             if rng.random_bool(0.5) {
                 w.stripe.update("customers", &cid, json!({"name": format!("Soak Customer{i} r{r}")}));
@@ -196,7 +207,8 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
     let mut failures = drain_all(&w, Duration::from_secs(600)).await;
     w.stripe.clear_faults();
     w.stripe.burst_429(5);
-    let report = poller.run(&scheduled, "soak", Instant::now() + Duration::from_secs(120)).await.expect("incremental run");
+    let report =
+        poller.run(&scheduled, "soak", Instant::now() + Duration::from_secs(120)).await.expect("incremental run");
     crashes += usize::from(crash_mid_batch(&w).await);
     failures += drain_all(&w, Duration::from_secs(600)).await;
     w.brevo.reset_faults();

@@ -15,7 +15,8 @@ fn payloads() -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(dir)
         .expect("events/stripe")
         .map(|e| {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(e.expect("entry").path()).expect("read")).expect("json");
+            let v: Value =
+                serde_json::from_str(&std::fs::read_to_string(e.expect("entry").path()).expect("read")).expect("json");
             v.to_string()
         })
         .collect();

@@ -35,7 +35,8 @@ fn event_body() -> String {
 }
 
 fn app(queue: SqsQueue) -> App<SqsQueue, SystemClock> {
-    let secret = LazySecret::new("STRIPE_WEBHOOK_SECRET", SecretSource::Value(SecretString::from(SECRET.to_owned())), None);
+    let secret =
+        LazySecret::new("STRIPE_WEBHOOK_SECRET", SecretSource::Value(SecretString::from(SECRET.to_owned())), None);
     App::new(queue, SystemClock, secret, 300)
 }
 
@@ -116,6 +117,9 @@ async fn an_unreachable_queue_answers_503_and_logs_the_cause() {
     let text = logs.text();
     assert!(text.contains("webhook could not be queued"), "{text}");
     assert!(text.contains("evt_sample_12_invoice_payment_failed"), "{text}");
-    assert!(text.to_lowercase().contains("dispatch") || text.to_lowercase().contains("connect"), "cause is logged: {text}");
+    assert!(
+        text.to_lowercase().contains("dispatch") || text.to_lowercase().contains("connect"),
+        "cause is logged: {text}"
+    );
     assert!(!text.contains(SECRET), "secret leaked into logs");
 }

@@ -81,7 +81,8 @@ mod tests {
 
     #[test]
     fn a_real_deadline_is_honoured_and_an_emulators_fixed_one_means_the_default_budget() {
-        let now_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)).unwrap_or(0);
+        let now_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0))
+            .unwrap_or(0);
         let d = deadline_from_epoch_ms(now_ms + 30_000);
         let left = d.saturating_duration_since(Instant::now());
         assert!(left > Duration::from_secs(25) && left <= Duration::from_secs(30), "{left:?}");

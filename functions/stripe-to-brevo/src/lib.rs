@@ -16,11 +16,7 @@ pub fn inbound(record: &SqsMessage) -> InboundMessage {
         event_id: attr("event_id"),
         event_type: attr("type"),
         source: attr("source").as_deref().and_then(Source::parse),
-        receive_count: record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
+        receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
     }
 }
 

@@ -10,11 +10,11 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::brevo_cache::SkipUnchanged;
 use shared::adapters::brevo_http::BrevoClient;
 use shared::adapters::dynamodb::DynamoIdempotency;
+use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use shared::adapters::vendor_ports::StripeReader;
 use shared::config::{self, ProcessEnv};
 use shared::pipeline::consume::{ConsumeOptions, Consumer};
-use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::ports::{CursorStore, DeadLetters, SystemClock};
 use shared::wiring::{self, Secrets};
 use tokio::sync::OnceCell;
@@ -29,8 +29,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dedup_table = config::required(&env, config::DEDUP_TABLE)?;
     let aws = shared::adapters::aws::load().await;
     let secrets = Secrets::from_env(&env, &settings, Some(aws.clone()))?;
-    let dead_letters: Option<Arc<dyn DeadLetters>> = config::optional(&env, "DLQ_URL")
-        .map(|url| Arc::new(SqsDeadLetters(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url))) as Arc<dyn DeadLetters>);
+    let dead_letters: Option<Arc<dyn DeadLetters>> = config::optional(&env, "DLQ_URL").map(|url| {
+        Arc::new(SqsDeadLetters(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url))) as Arc<dyn DeadLetters>
+    });
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let dedup = DynamoIdempotency::new(ddb.clone(), dedup_table);
     // Contact counters for `stripe-brevo status --aws` go to the cursor table.

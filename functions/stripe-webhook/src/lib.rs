@@ -30,7 +30,10 @@ impl<Q: EventQueue, C: Clock> App<Q, C> {
                 let s = self.secret.get().await?;
                 let v = Verifier::from_comma_separated(s, self.tolerance_secs);
                 if v.secret_count() == 0 {
-                    return Err(shared::config::ConfigError::invalid(shared::config::STRIPE_WEBHOOK_SECRET, "holds no secret"));
+                    return Err(shared::config::ConfigError::invalid(
+                        shared::config::STRIPE_WEBHOOK_SECRET,
+                        "holds no secret",
+                    ));
                 }
                 Ok(v)
             })
@@ -47,10 +50,7 @@ impl<Q: EventQueue, C: Clock> App<Q, C> {
 
 /// Handles one HTTP request.
 pub async fn handle<Q: EventQueue, C: Clock>(app: &App<Q, C>, req: Request) -> Response<Body> {
-    let signature = req
-        .headers()
-        .get("stripe-signature")
-        .map(|v| v.to_str().unwrap_or(""));
+    let signature = req.headers().get("stripe-signature").map(|v| v.to_str().unwrap_or(""));
     let method = req.method().as_str().to_owned();
     let body: &[u8] = match req.body() {
         Body::Empty => &[],

@@ -20,5 +20,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let secret = LazySecret::new(config::STRIPE_WEBHOOK_SECRET, source, Some(aws));
     let app = App::new(queue, SystemClock, secret, tolerance);
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req| async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) })).await
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        Ok::<_, std::convert::Infallible>(handle(app, req).await)
+    }))
+    .await
 }

@@ -27,7 +27,8 @@ fn raw_event(etype: &str) -> String {
 }
 
 fn app(secrets: &str) -> App<MemoryQueue, FixedClock> {
-    let secret = LazySecret::new("STRIPE_WEBHOOK_SECRET", SecretSource::Value(SecretString::from(secrets.to_owned())), None);
+    let secret =
+        LazySecret::new("STRIPE_WEBHOOK_SECRET", SecretSource::Value(SecretString::from(secrets.to_owned())), None);
     App::new(MemoryQueue::new(), FixedClock::at(NOW), secret, 300)
 }
 
@@ -104,9 +105,7 @@ async fn a_rest_api_v1_request_is_accepted() {
 async fn a_function_url_request_with_a_base64_body_is_decoded_before_verifying() {
     let mut ev = sample("webhook/function-url/customer.created.json");
     assert_eq!(ev["isBase64Encoded"], json!(true));
-    let body = base64::engine::general_purpose::STANDARD
-        .decode(ev["body"].as_str().expect("body"))
-        .expect("base64");
+    let body = base64::engine::general_purpose::STANDARD.decode(ev["body"].as_str().expect("body")).expect("base64");
     ev["headers"]["stripe-signature"] = json!(sign_header(&[SECRET], NOW, &body));
     let app = app(SECRET);
     let req = lambda_http::request::from_str(&ev.to_string()).expect("valid Function URL request");
@@ -136,27 +135,220 @@ async fn hostile_input_gets_the_exact_status_and_never_an_echo() {
     let two_v1_good_second = format!("t={NOW},v1={},{}", "0".repeat(64), v1_good.split_once(',').expect("comma").1);
     let not_json = "this is not json".to_owned();
     let not_event = r#"{"id":"cus_123","object":"customer"}"#.to_owned();
-    let huge = format!(r#"{{"id":"evt_big","object":"event","type":"x.y","created":1,"data":{{"object":{{"pad":"{}"}}}}}}"#, "a".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"id":"evt_big","object":"event","type":"x.y","created":1,"data":{{"object":{{"pad":"{}"}}}}}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
     let cases = vec![
-        Case { name: "valid", method: "POST", signature: Some(v1_good.clone()), body: good.clone(), base64: false, secrets: SECRET, status: 200, code: "", queued: 1 },
-        Case { name: "tampered body", method: "POST", signature: Some(v1_good.clone()), body: tampered, base64: false, secrets: SECRET, status: 400, code: "signature_mismatch", queued: 0 },
-        Case { name: "wrong secret", method: "POST", signature: Some(sig(&["whsec_other"], NOW, &good)), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "signature_mismatch", queued: 0 },
-        Case { name: "second configured secret", method: "POST", signature: Some(sig(&[SECOND], NOW, &good)), body: good.clone(), base64: false, secrets: "whsec_test_primary,whsec_test_rotated", status: 200, code: "", queued: 1 },
-        Case { name: "two v1, good one second", method: "POST", signature: Some(two_v1_good_second), body: good.clone(), base64: false, secrets: SECRET, status: 200, code: "", queued: 1 },
-        Case { name: "v0 only", method: "POST", signature: Some(format!("t={NOW},v0={}", "a".repeat(64))), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "no_v1_signature", queued: 0 },
-        Case { name: "timestamp 301 s old", method: "POST", signature: Some(sig(&[SECRET], NOW - 301, &good)), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "timestamp_out_of_tolerance", queued: 0 },
-        Case { name: "timestamp 301 s ahead", method: "POST", signature: Some(sig(&[SECRET], NOW + 301, &good)), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "timestamp_out_of_tolerance", queued: 0 },
-        Case { name: "timestamp 300 s old", method: "POST", signature: Some(sig(&[SECRET], NOW - 300, &good)), body: good.clone(), base64: false, secrets: SECRET, status: 200, code: "", queued: 1 },
-        Case { name: "t=abc", method: "POST", signature: Some(format!("t=abc,v1={}", "a".repeat(64))), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "malformed_signature", queued: 0 },
-        Case { name: "t=123junk", method: "POST", signature: Some(format!("t=123junk,v1={}", "a".repeat(64))), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "malformed_signature", queued: 0 },
-        Case { name: "empty header", method: "POST", signature: Some(String::new()), body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "malformed_signature", queued: 0 },
-        Case { name: "no header", method: "POST", signature: None, body: good.clone(), base64: false, secrets: SECRET, status: 400, code: "missing_signature", queued: 0 },
-        Case { name: "empty body", method: "POST", signature: Some(sig(&[SECRET], NOW, "")), body: String::new(), base64: false, secrets: SECRET, status: 400, code: "invalid_event", queued: 0 },
-        Case { name: "non-JSON with a valid signature", method: "POST", signature: Some(sig(&[SECRET], NOW, &not_json)), body: not_json.clone(), base64: false, secrets: SECRET, status: 400, code: "invalid_event", queued: 0 },
-        Case { name: "JSON that is not an event", method: "POST", signature: Some(sig(&[SECRET], NOW, &not_event)), body: not_event.clone(), base64: false, secrets: SECRET, status: 400, code: "invalid_event", queued: 0 },
-        Case { name: "2 MiB body", method: "POST", signature: Some(sig(&[SECRET], NOW, &huge)), body: huge.clone(), base64: false, secrets: SECRET, status: 413, code: "body_too_large", queued: 0 },
-        Case { name: "GET", method: "GET", signature: Some(v1_good.clone()), body: good.clone(), base64: false, secrets: SECRET, status: 405, code: "method_not_allowed", queued: 0 },
-        Case { name: "base64 body", method: "POST", signature: Some(v1_good.clone()), body: good.clone(), base64: true, secrets: SECRET, status: 200, code: "", queued: 1 },
+        Case {
+            name: "valid",
+            method: "POST",
+            signature: Some(v1_good.clone()),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 200,
+            code: "",
+            queued: 1,
+        },
+        Case {
+            name: "tampered body",
+            method: "POST",
+            signature: Some(v1_good.clone()),
+            body: tampered,
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "signature_mismatch",
+            queued: 0,
+        },
+        Case {
+            name: "wrong secret",
+            method: "POST",
+            signature: Some(sig(&["whsec_other"], NOW, &good)),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "signature_mismatch",
+            queued: 0,
+        },
+        Case {
+            name: "second configured secret",
+            method: "POST",
+            signature: Some(sig(&[SECOND], NOW, &good)),
+            body: good.clone(),
+            base64: false,
+            secrets: "whsec_test_primary,whsec_test_rotated",
+            status: 200,
+            code: "",
+            queued: 1,
+        },
+        Case {
+            name: "two v1, good one second",
+            method: "POST",
+            signature: Some(two_v1_good_second),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 200,
+            code: "",
+            queued: 1,
+        },
+        Case {
+            name: "v0 only",
+            method: "POST",
+            signature: Some(format!("t={NOW},v0={}", "a".repeat(64))),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "no_v1_signature",
+            queued: 0,
+        },
+        Case {
+            name: "timestamp 301 s old",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW - 301, &good)),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "timestamp_out_of_tolerance",
+            queued: 0,
+        },
+        Case {
+            name: "timestamp 301 s ahead",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW + 301, &good)),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "timestamp_out_of_tolerance",
+            queued: 0,
+        },
+        Case {
+            name: "timestamp 300 s old",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW - 300, &good)),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 200,
+            code: "",
+            queued: 1,
+        },
+        Case {
+            name: "t=abc",
+            method: "POST",
+            signature: Some(format!("t=abc,v1={}", "a".repeat(64))),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "malformed_signature",
+            queued: 0,
+        },
+        Case {
+            name: "t=123junk",
+            method: "POST",
+            signature: Some(format!("t=123junk,v1={}", "a".repeat(64))),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "malformed_signature",
+            queued: 0,
+        },
+        Case {
+            name: "empty header",
+            method: "POST",
+            signature: Some(String::new()),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "malformed_signature",
+            queued: 0,
+        },
+        Case {
+            name: "no header",
+            method: "POST",
+            signature: None,
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "missing_signature",
+            queued: 0,
+        },
+        Case {
+            name: "empty body",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW, "")),
+            body: String::new(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "invalid_event",
+            queued: 0,
+        },
+        Case {
+            name: "non-JSON with a valid signature",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW, &not_json)),
+            body: not_json.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "invalid_event",
+            queued: 0,
+        },
+        Case {
+            name: "JSON that is not an event",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW, &not_event)),
+            body: not_event.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 400,
+            code: "invalid_event",
+            queued: 0,
+        },
+        Case {
+            name: "2 MiB body",
+            method: "POST",
+            signature: Some(sig(&[SECRET], NOW, &huge)),
+            body: huge.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 413,
+            code: "body_too_large",
+            queued: 0,
+        },
+        Case {
+            name: "GET",
+            method: "GET",
+            signature: Some(v1_good.clone()),
+            body: good.clone(),
+            base64: false,
+            secrets: SECRET,
+            status: 405,
+            code: "method_not_allowed",
+            queued: 0,
+        },
+        Case {
+            name: "base64 body",
+            method: "POST",
+            signature: Some(v1_good.clone()),
+            body: good.clone(),
+            base64: true,
+            secrets: SECRET,
+            status: 200,
+            code: "",
+            queued: 1,
+        },
     ];
     for c in cases {
         let app = app(c.secrets);
@@ -260,7 +452,11 @@ async fn header_injection_attempts_are_refused_and_never_reflected() {
             &shared::domain::signature::Verifier::new(vec![SecretString::from(SECRET.to_owned())], 300),
             &app.queue,
             &app.clock,
-            shared::pipeline::ingest::WebhookRequest { method: "POST", signature: Some(&hostile), body: body.as_bytes() },
+            shared::pipeline::ingest::WebhookRequest {
+                method: "POST",
+                signature: Some(&hostile),
+                body: body.as_bytes(),
+            },
         )
         .await;
         assert_eq!(answer.status, 400, "{hostile:.60}");

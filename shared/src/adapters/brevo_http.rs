@@ -102,7 +102,12 @@ impl Default for BrevoLimits {
 
 impl BrevoLimits {
     pub fn unlimited() -> Self {
-        Self { contacts: Rate::unlimited(), events: Rate::unlimited(), orders: Rate::unlimited(), other: Rate::unlimited() }
+        Self {
+            contacts: Rate::unlimited(),
+            events: Rate::unlimited(),
+            orders: Rate::unlimited(),
+            other: Rate::unlimited(),
+        }
     }
 }
 
@@ -681,7 +686,11 @@ impl BrevoClient {
     /// contacts' attributes into `list_ids`, existing contacts updated, empty
     /// values not erasing anything. Split into several imports when one
     /// body would exceed `max_import_bytes`. Brevo ignores unknown attributes.
-    pub async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<ImportReceipt, BrevoError> {
+    pub async fn import_contacts(
+        &self,
+        contacts: &[ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<ImportReceipt, BrevoError> {
         let mut receipt = ImportReceipt::default();
         if contacts.is_empty() {
             return Ok(receipt);
@@ -736,7 +745,8 @@ impl BrevoClient {
             match self.post_json(&path, &json!({ "emails": chunk })).await {
                 Ok(answer) => {
                     let v = answer.json().unwrap_or(Value::Null);
-                    let count = |key: &str| v.pointer(&format!("/contacts/{key}")).and_then(Value::as_array).map(Vec::len);
+                    let count =
+                        |key: &str| v.pointer(&format!("/contacts/{key}")).and_then(Value::as_array).map(Vec::len);
                     match (count("success"), count("failure")) {
                         (None, None) => out.changed += chunk.len(),
                         (s, f) => {
@@ -798,7 +808,10 @@ impl BrevoClient {
     /// Makes sure every attribute exists, creating the missing ones
     /// (`POST /v3/contacts/attributes/normal/{name}`) with their type. The
     /// account's attributes are fetched once and cached in the client.
-    pub async fn ensure_attributes(&self, wanted: &BTreeMap<String, AttributeType>) -> Result<EnsuredAttributes, BrevoError> {
+    pub async fn ensure_attributes(
+        &self,
+        wanted: &BTreeMap<String, AttributeType>,
+    ) -> Result<EnsuredAttributes, BrevoError> {
         let mut report = EnsuredAttributes::default();
         let mut cache = self.inner.attributes.lock().await;
         if cache.is_none() {
@@ -812,7 +825,11 @@ impl BrevoClient {
             if let Some(found) = known.get(&key) {
                 if let Some(found) = found {
                     if !found.eq_ignore_ascii_case(attribute_type_name(*ty)) {
-                        report.mismatched.push(AttributeMismatch { name: name.clone(), wanted: *ty, found: found.clone() });
+                        report.mismatched.push(AttributeMismatch {
+                            name: name.clone(),
+                            wanted: *ty,
+                            found: found.clone(),
+                        });
                     }
                 }
                 continue;
@@ -862,7 +879,11 @@ impl BrevoClient {
                 Err(e) if offset == 0 => return Err(e),
                 Err(e) => {
                     let (message, retryable) = (e.to_string(), e.is_retryable());
-                    out.failed.extend((offset..events.len()).map(|index| FailedEvent { index, message: message.clone(), retryable }));
+                    out.failed.extend((offset..events.len()).map(|index| FailedEvent {
+                        index,
+                        message: message.clone(),
+                        retryable,
+                    }));
                     break;
                 }
             }
@@ -972,7 +993,8 @@ impl BrevoApi for BrevoClient {
 /// `event_index`, `eventIndex`, `position`) and a message. Without usable
 /// details every event of the chunk is reported failed.
 fn partial_failures(v: &Value, chunk_len: usize) -> Vec<FailedEvent> {
-    let list = ["errors", "failed", "failures", "failedEvents"].iter().find_map(|k| v.get(*k).and_then(Value::as_array));
+    let list =
+        ["errors", "failed", "failures", "failedEvents"].iter().find_map(|k| v.get(*k).and_then(Value::as_array));
     let mut out: Vec<FailedEvent> = Vec::new();
     if let Some(items) = list {
         for item in items {
@@ -991,7 +1013,9 @@ fn partial_failures(v: &Value, chunk_len: usize) -> Vec<FailedEvent> {
                 .map(|m| scrub(&m))
                 .unwrap_or_else(|| "rejected by Brevo".to_owned());
             match index {
-                Some(index) if !out.iter().any(|f| f.index == index) => out.push(FailedEvent { index, message, retryable: false }),
+                Some(index) if !out.iter().any(|f| f.index == index) => {
+                    out.push(FailedEvent { index, message, retryable: false })
+                }
                 Some(_) => {}
                 None => return whole_chunk_failed(chunk_len),
             }
@@ -1006,7 +1030,11 @@ fn partial_failures(v: &Value, chunk_len: usize) -> Vec<FailedEvent> {
 
 fn whole_chunk_failed(chunk_len: usize) -> Vec<FailedEvent> {
     (0..chunk_len)
-        .map(|index| FailedEvent { index, message: "Brevo reported a partial failure without details".to_owned(), retryable: false })
+        .map(|index| FailedEvent {
+            index,
+            message: "Brevo reported a partial failure without details".to_owned(),
+            retryable: false,
+        })
         .collect()
 }
 
@@ -1036,7 +1064,12 @@ mod tests {
     }
 
     fn contact(email: &str) -> ContactUpdate {
-        let mut c = ContactUpdate { email: email.to_owned(), list_ids: vec![20, 21], unlink_list_ids: vec![22], ..Default::default() };
+        let mut c = ContactUpdate {
+            email: email.to_owned(),
+            list_ids: vec![20, 21],
+            unlink_list_ids: vec![22],
+            ..Default::default()
+        };
         c.attributes.insert("TOTAL_SPENT".into(), AttributeValue::Number(12.5));
         c.attributes.insert("FIRSTNAME".into(), AttributeValue::Text("Jane".into()));
         c
@@ -1121,7 +1154,9 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/v3/account"))
-            .respond_with(ResponseTemplate::new(401).set_body_json(json!({"code": "unauthorized", "message": "Key not found"})))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_json(json!({"code": "unauthorized", "message": "Key not found"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -1163,7 +1198,11 @@ mod tests {
             .up_to_n_times(1)
             .mount(&server)
             .await;
-        Mock::given(method("POST")).and(path("/v3/events")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/v3/events"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&server)
+            .await;
         let c = client(&server);
         let start = Instant::now();
         let out = c.send_events(&[event(1)]).await.unwrap();
@@ -1208,7 +1247,9 @@ mod tests {
             .await;
         Mock::given(method("POST"))
             .and(path("/v3/orders/status"))
-            .and(body_partial_json(json!({"id": "in_1", "identifiers": {"email_id": "jane@example.com"}, "products": []})))
+            .and(body_partial_json(
+                json!({"id": "in_1", "identifiers": {"email_id": "jane@example.com"}, "products": []}),
+            ))
             .respond_with(ResponseTemplate::new(204))
             .expect(1)
             .mount(&server)
@@ -1265,8 +1306,18 @@ mod tests {
     #[tokio::test]
     async fn sends_one_event_alone_and_many_in_batches_of_at_most_200() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).and(path("/v3/events")).respond_with(ResponseTemplate::new(204)).expect(1).mount(&server).await;
-        Mock::given(method("POST")).and(path("/v3/events/batch")).respond_with(ResponseTemplate::new(201)).expect(3).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/v3/events"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v3/events/batch"))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(3)
+            .mount(&server)
+            .await;
         let c = client(&server);
         let one = c.send_events(&[event(0)]).await.unwrap();
         assert_eq!((one.sent, one.requests), (1, 1));
@@ -1296,7 +1347,11 @@ mod tests {
             .up_to_n_times(1)
             .mount(&server)
             .await;
-        Mock::given(method("POST")).and(path("/v3/events/batch")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/v3/events/batch"))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
         let events: Vec<_> = (0..205).map(event).collect();
         let out = client(&server).send_events(&events).await.unwrap();
         // First chunk: 198 sent, 1 and 3 failed; second chunk (5) failed on 500s.
@@ -1312,7 +1367,10 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/v3/events/batch"))
-            .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": "invalid_parameter", "message": "too many events"})))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"code": "invalid_parameter", "message": "too many events"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -1334,7 +1392,9 @@ mod tests {
             .await;
         Mock::given(method("POST"))
             .and(path("/v3/contacts/lists/20/contacts/add"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"contacts": {"success": ["a@x.io"], "failure": []}})))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(json!({"contacts": {"success": ["a@x.io"], "failure": []}})),
+            )
             .mount(&server)
             .await;
         Mock::given(method("POST"))
@@ -1351,7 +1411,8 @@ mod tests {
         assert_eq!(out.requests, 3);
         assert_eq!(out.unchanged, 150);
         assert_eq!(out.changed, 2, "one success reported per later chunk");
-        let sizes: Vec<usize> = received(&server).await.iter().map(|r| json_body(r)["emails"].as_array().unwrap().len()).collect();
+        let sizes: Vec<usize> =
+            received(&server).await.iter().map(|r| json_body(r)["emails"].as_array().unwrap().len()).collect();
         assert_eq!(sizes, vec![150, 150, 20]);
         let removed = c.remove_from_list(22, &emails[..3]).await.unwrap();
         assert_eq!((removed.changed, removed.unchanged), (0, 3));
@@ -1361,17 +1422,26 @@ mod tests {
     async fn a_missing_list_is_not_success() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(404).set_body_json(json!({"code": "document_not_found", "message": "List ID does not exist"})))
+            .respond_with(
+                ResponseTemplate::new(404)
+                    .set_body_json(json!({"code": "document_not_found", "message": "List ID does not exist"})),
+            )
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path("/v3/contacts/lists/21"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 21, "name": "subscribers", "totalSubscribers": 4})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": 21, "name": "subscribers", "totalSubscribers": 4})),
+            )
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path("/v3/contacts/lists/99"))
-            .respond_with(ResponseTemplate::new(404).set_body_json(json!({"code": "document_not_found", "message": "List ID does not exist"})))
+            .respond_with(
+                ResponseTemplate::new(404)
+                    .set_body_json(json!({"code": "document_not_found", "message": "List ID does not exist"})),
+            )
             .mount(&server)
             .await;
         let c = client(&server);
@@ -1421,11 +1491,19 @@ mod tests {
         Mock::given(method("POST"))
             .and(path("/v3/contacts"))
             .and(body_partial_json(json!({"attributes": {"SMS": "+33612345678"}})))
-            .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": "invalid_parameter", "message": "Invalid phone number"})))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"code": "invalid_parameter", "message": "Invalid phone number"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
-        Mock::given(method("POST")).and(path("/v3/contacts")).respond_with(ResponseTemplate::new(201)).expect(1).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/v3/contacts"))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(1)
+            .mount(&server)
+            .await;
         let mut c = contact("jane@example.com");
         c.attributes.insert(SMS_ATTRIBUTE.into(), AttributeValue::Text("+33612345678".into()));
         let out = client(&server).upsert_contact(&c).await.unwrap();
@@ -1441,7 +1519,10 @@ mod tests {
     async fn a_phone_error_without_an_sms_attribute_is_not_retried() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": "invalid_parameter", "message": "Invalid phone number"})))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"code": "invalid_parameter", "message": "Invalid phone number"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -1472,7 +1553,10 @@ mod tests {
         Mock::given(method("POST"))
             .and(path("/v3/contacts/attributes/normal/SUB_START_DATE"))
             .and(body_partial_json(json!({"type": "date"})))
-            .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": "invalid_parameter", "message": "Attribute name must be unique"})))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"code": "invalid_parameter", "message": "Attribute name must be unique"})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -1523,7 +1607,10 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/v3/events/batch"))
-            .respond_with(ResponseTemplate::new(207).set_body_json(json!({"errors": [{"index": 2, "message": "Invalid event_name"}]})))
+            .respond_with(
+                ResponseTemplate::new(207)
+                    .set_body_json(json!({"errors": [{"index": 2, "message": "Invalid event_name"}]})),
+            )
             .mount(&server)
             .await;
         Mock::given(method("POST"))

@@ -45,7 +45,9 @@ where
 {
     let text = DisplayErrorContext(&err).to_string();
     match &err {
-        SdkError::ServiceError(se) if matches!(se.err().code(), Some("ValidationException" | "ResourceNotFoundException")) => {
+        SdkError::ServiceError(se)
+            if matches!(se.err().code(), Some("ValidationException" | "ResourceNotFoundException")) =>
+        {
             StoreError::Corrupt(text)
         }
         _ => StoreError::Unavailable(text),
@@ -81,11 +83,9 @@ impl IdempotencyStore for DynamoIdempotency {
             Err(e) if is_condition_failure(&e) => {
                 let status = match &e {
                     SdkError::ServiceError(se) => match se.err() {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c
-                            .item()
-                            .and_then(|i| i.get("status"))
-                            .and_then(|v| v.as_s().ok())
-                            .cloned(),
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().and_then(|i| i.get("status")).and_then(|v| v.as_s().ok()).cloned()
+                        }
                         _ => None,
                     },
                     _ => None,

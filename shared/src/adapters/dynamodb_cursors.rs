@@ -90,7 +90,8 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<CursorRecord, Sto
         };
         fields.insert(k.clone(), value);
     }
-    serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| StoreError::Corrupt(format!("cursor record: {e}")))
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| StoreError::Corrupt(format!("cursor record: {e}")))
 }
 
 fn count_of(item: Option<&HashMap<String, AttributeValue>>, name: &str) -> u64 {

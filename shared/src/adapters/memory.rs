@@ -77,7 +77,13 @@ impl MemoryIdempotency {
 
 #[async_trait]
 impl crate::ports::IdempotencyStore for MemoryIdempotency {
-    async fn claim(&self, key: &str, now: i64, in_progress_until: i64, expires_at: i64) -> Result<crate::ports::Claim, crate::ports::StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        now: i64,
+        in_progress_until: i64,
+        expires_at: i64,
+    ) -> Result<crate::ports::Claim, crate::ports::StoreError> {
         use crate::ports::Claim;
         let mut map = self.records.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {

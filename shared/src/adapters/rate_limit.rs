@@ -353,18 +353,40 @@ mod tests {
     async fn retry_stops_on_permanent_errors_and_bounds_attempts() {
         let fast = Backoff::new(Duration::from_millis(1), Duration::from_millis(2), 3);
         let mut calls = 0;
-        let r: Result<(), &str> = retry(&fast, |_| { calls += 1; async { Err("boom") } }, |_| RetryDecision::Backoff).await;
+        let r: Result<(), &str> = retry(
+            &fast,
+            |_| {
+                calls += 1;
+                async { Err("boom") }
+            },
+            |_| RetryDecision::Backoff,
+        )
+        .await;
         assert_eq!(r, Err("boom"));
         assert_eq!(calls, 3);
 
         let mut calls = 0;
-        let r: Result<(), &str> = retry(&fast, |_| { calls += 1; async { Err("bad") } }, |_| RetryDecision::Stop).await;
+        let r: Result<(), &str> = retry(
+            &fast,
+            |_| {
+                calls += 1;
+                async { Err("bad") }
+            },
+            |_| RetryDecision::Stop,
+        )
+        .await;
         assert_eq!(r, Err("bad"));
         assert_eq!(calls, 1);
 
         let r: Result<u32, &str> = retry(
             &fast,
-            |attempt| async move { if attempt < 3 { Err("again") } else { Ok(attempt) } },
+            |attempt| async move {
+                if attempt < 3 {
+                    Err("again")
+                } else {
+                    Ok(attempt)
+                }
+            },
             |_| RetryDecision::After(Duration::from_millis(1)),
         )
         .await;

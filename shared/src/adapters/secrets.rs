@@ -70,7 +70,10 @@ impl SecretSource {
                     .send()
                     .await
                     .map_err(|e| unavailable(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
-                let raw = out.parameter().and_then(|p| p.value()).ok_or_else(|| unavailable("parameter has no value".into()))?;
+                let raw = out
+                    .parameter()
+                    .and_then(|p| p.value())
+                    .ok_or_else(|| unavailable("parameter has no value".into()))?;
                 let value = extract(raw, var).ok_or_else(|| unavailable("parameter value is empty".into()))?;
                 Ok(SecretString::from(value))
             }
@@ -126,10 +129,7 @@ mod tests {
     #[test]
     fn the_variable_wins_then_arn_then_param() {
         let mut env: HashMap<String, String> = HashMap::new();
-        assert_eq!(
-            SecretSource::from_env(&env, "BREVO_API_KEY").unwrap_err().to_string(),
-            "BREVO_API_KEY is not set"
-        );
+        assert_eq!(SecretSource::from_env(&env, "BREVO_API_KEY").unwrap_err().to_string(), "BREVO_API_KEY is not set");
         env.insert("BREVO_API_KEY_PARAM".into(), "/sb/brevo".into());
         assert!(matches!(SecretSource::from_env(&env, "BREVO_API_KEY").unwrap(), SecretSource::Ssm { .. }));
         env.insert("BREVO_API_KEY_ARN".into(), "arn:aws:secretsmanager:x".into());

@@ -34,11 +34,7 @@ impl SqsQueue {
 }
 
 fn string_attr(value: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .expect("data_type is set")
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
 
 /// The attributes every message carries.

@@ -120,7 +120,9 @@ impl StripeApi for StripeReader {
                     |page| {
                         customers.extend(
                             page.iter()
-                                .filter(|s| s.items.data.iter().any(|i| i.price.as_ref().is_some_and(|p| p.id == price)))
+                                .filter(|s| {
+                                    s.items.data.iter().any(|i| i.price.as_ref().is_some_and(|p| p.id == price))
+                                })
                                 .filter_map(|s| s.customer_id().map(str::to_owned)),
                         )
                     },

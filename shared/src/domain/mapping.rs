@@ -222,7 +222,9 @@ pub fn map_contact(customer: &Customer, metrics: &CustomerMetrics, settings: &St
                     attrs.date(attribute, d);
                 }
             }
-            "pay_later_used" => attrs.set(attribute, AttributeValue::Bool(metrics.pay_later_used), AttributeType::Boolean),
+            "pay_later_used" => {
+                attrs.set(attribute, AttributeValue::Bool(metrics.pay_later_used), AttributeType::Boolean)
+            }
             other => {
                 if let Some(meta_key) = other.strip_prefix(METADATA_PREFIX) {
                     if let Some(v) = customer.metadata.get(meta_key) {
@@ -266,9 +268,7 @@ pub fn map_contact(customer: &Customer, metrics: &CustomerMetrics, settings: &St
 pub fn brevo_event_name(stripe_type: &str) -> String {
     let mut name = String::with_capacity(7 + stripe_type.len());
     name.push_str("stripe_");
-    name.extend(
-        stripe_type.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }),
-    );
+    name.extend(stripe_type.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }));
     name
 }
 
@@ -402,7 +402,9 @@ fn event_amount(o: &EventObject, kind: &str, event_type: &str) -> Option<i64> {
             }
         }
         "invoice" => {
-            let paid = o.status.as_deref() == Some("paid") || event_type.ends_with(".paid") || event_type.ends_with("payment_succeeded");
+            let paid = o.status.as_deref() == Some("paid")
+                || event_type.ends_with(".paid")
+                || event_type.ends_with("payment_succeeded");
             if paid {
                 o.amount_paid.or(o.amount_due)
             } else {
@@ -499,19 +501,24 @@ fn fill_properties(props: &mut Map<String, Value>, o: &EventObject, event_type: 
     }
     put_str(props, "status", o.status.as_deref());
 
-    let sub_currency = || {
-        o.items.as_ref()?.data.first()?.price.as_ref().map(|p| p.currency.as_str()).filter(|c| !c.is_empty())
-    };
-    let currency = o.currency.as_deref().filter(|c| !c.is_empty()).or_else(|| (kind == "subscription").then(sub_currency).flatten());
+    let sub_currency =
+        || o.items.as_ref()?.data.first()?.price.as_ref().map(|p| p.currency.as_str()).filter(|c| !c.is_empty());
+    let currency = o
+        .currency
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .or_else(|| (kind == "subscription").then(sub_currency).flatten());
     if let (Some(amount), Some(currency)) = (event_amount(o, kind, event_type), currency) {
         props.insert("amount".to_owned(), Value::from(money::minor_to_major(amount, currency)));
         props.insert("currency".to_owned(), Value::String(currency.to_ascii_lowercase()));
     }
 
     // Related ids.
-    let subscription = o.subscription.as_ref().map(Expandable::id).or_else(|| {
-        Some(o.parent.as_ref()?.subscription_details.as_ref()?.subscription.as_ref()?.id())
-    });
+    let subscription = o
+        .subscription
+        .as_ref()
+        .map(Expandable::id)
+        .or_else(|| Some(o.parent.as_ref()?.subscription_details.as_ref()?.subscription.as_ref()?.id()));
     if kind == "subscription" {
         put_str(props, "subscription_id", o.id.as_deref());
     } else {
@@ -941,7 +948,8 @@ mod tests {
     #[test]
     fn a_failed_payment_intent_reports_the_amount_and_decline_code() {
         let mut pi = fixture("payment_intent");
-        pi["last_payment_error"] = json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"});
+        pi["last_payment_error"] =
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"});
         let ev = sent(build("payment_intent.payment_failed", &pi, T0, T0));
         assert_eq!(ev.event_properties["amount"], json!(10.99));
         assert_eq!(ev.event_properties["failure_code"], json!("insufficient_funds"));
@@ -1035,5 +1043,4 @@ mod tests {
         let (u, _) = contact(&jenny(), &m, &settings());
         assert_eq!(attr(&u, "SUB_STATUS"), Some(&AttributeValue::Text("past_due".into())));
     }
-
 }

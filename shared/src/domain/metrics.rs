@@ -194,7 +194,11 @@ fn newest_first(a: &Subscription, b: &Subscription) -> Ordering {
 }
 
 /// Computes one customer's metrics (CONTRACT "Metrics").
-pub fn compute_metrics(charges: &[Charge], subscriptions: &[Subscription], reporting_currency: &str) -> CustomerMetrics {
+pub fn compute_metrics(
+    charges: &[Charge],
+    subscriptions: &[Subscription],
+    reporting_currency: &str,
+) -> CustomerMetrics {
     let reporting = reporting_currency.trim().to_ascii_lowercase();
     let mut m = CustomerMetrics { reporting_currency: reporting, ..CustomerMetrics::default() };
     let mut exact = ExactSums::default();
@@ -274,14 +278,17 @@ pub fn compute_metrics(charges: &[Charge], subscriptions: &[Subscription], repor
 /// currency; what it leaves out goes to `excluded`.
 fn subscription_mrr(sub: &Subscription, reporting: &str, excluded: &mut Vec<ExcludedSubscription>) -> Money {
     let sub_currency = sub.currency.as_deref().filter(|c| !c.is_empty()).unwrap_or(reporting);
-    let currency_of = |price_currency: &str| if price_currency.is_empty() { sub_currency } else { price_currency }.to_owned();
+    let currency_of =
+        |price_currency: &str| if price_currency.is_empty() { sub_currency } else { price_currency }.to_owned();
     // Stripe subscriptions have one currency; any item in another one leaves
     // the whole subscription out rather than a part of it.
     let foreign = sub
         .items
         .data
         .iter()
-        .map(|item| item.price.as_ref().map_or(sub_currency, |p| if p.currency.is_empty() { sub_currency } else { &p.currency }))
+        .map(|item| {
+            item.price.as_ref().map_or(sub_currency, |p| if p.currency.is_empty() { sub_currency } else { &p.currency })
+        })
         .chain(std::iter::once(sub_currency))
         .find(|c| !money::same_currency(c, reporting));
     if let Some(currency) = foreign {
@@ -388,7 +395,13 @@ mod tests {
     }
 
     fn monthly(unit_amount: i64) -> Item {
-        Item { unit_amount: Some(unit_amount), interval: "month", interval_count: 1, quantity: None, usage_type: "licensed" }
+        Item {
+            unit_amount: Some(unit_amount),
+            interval: "month",
+            interval_count: 1,
+            quantity: None,
+            usage_type: "licensed",
+        }
     }
 
     /// Stripe's fixture subscription with the given status, created time and
@@ -844,5 +857,4 @@ mod tests {
         assert_eq!(utc_date(1_234_567_890).as_deref(), Some("2009-02-13"));
         assert_eq!(utc_date(i64::MAX), None);
     }
-
 }

@@ -17,9 +17,8 @@ use std::iter::Sum;
 use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 
 /// Stripe's zero-decimal currencies (amounts are whole units).
-pub const ZERO_DECIMAL_CURRENCIES: [&str; 16] = [
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
-];
+pub const ZERO_DECIMAL_CURRENCIES: [&str; 16] =
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
 
 /// Stripe's three-decimal currencies.
 pub const THREE_DECIMAL_CURRENCIES: [&str; 5] = ["bhd", "jod", "kwd", "omr", "tnd"];
@@ -136,11 +135,7 @@ impl Money {
     /// currency's exponent does not matter: `Money` counts major units.
     pub fn convert(amount: i64, from_currency: &str, rate: Rate) -> Money {
         // minor / 10^e × rate9 / 10^9 × 10^15 = minor × rate9 × 10^(6 − e)
-        Money(
-            i128::from(amount)
-                .saturating_mul(rate.0)
-                .saturating_mul(pow10(6 - exponent(from_currency).min(6))),
-        )
+        Money(i128::from(amount).saturating_mul(rate.0).saturating_mul(pow10(6 - exponent(from_currency).min(6))))
     }
 
     /// A decimal string of minor units (Stripe's `unit_amount_decimal`, up to

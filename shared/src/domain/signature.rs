@@ -86,9 +86,7 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
                     return Err(SignatureError::MalformedHeader("timestamp is not an integer"));
                 }
                 timestamp = Some(
-                    value
-                        .parse::<i64>()
-                        .map_err(|_| SignatureError::MalformedHeader("timestamp is not an integer"))?,
+                    value.parse::<i64>().map_err(|_| SignatureError::MalformedHeader("timestamp is not an integer"))?,
                 );
             }
             "v1" => {
@@ -191,7 +189,10 @@ impl Verifier {
         }
         let skew = now_unix.saturating_sub(parsed.timestamp);
         if skew.unsigned_abs() > self.tolerance_secs {
-            return Err(SignatureError::TimestampOutsideTolerance { skew_secs: skew, tolerance_secs: self.tolerance_secs });
+            return Err(SignatureError::TimestampOutsideTolerance {
+                skew_secs: skew,
+                tolerance_secs: self.tolerance_secs,
+            });
         }
         Ok(parsed.timestamp)
     }
@@ -283,8 +284,14 @@ mod tests {
         let h = sign_header(&[SECRET], 1000, BODY);
         let v = verifier(&[SECRET]);
         assert!(v.verify(Some(&h), BODY, 1300).is_ok());
-        assert!(matches!(v.verify(Some(&h), BODY, 1301), Err(SignatureError::TimestampOutsideTolerance { skew_secs: 301, .. })));
-        assert!(matches!(v.verify(Some(&h), BODY, 699), Err(SignatureError::TimestampOutsideTolerance { skew_secs: -301, .. })));
+        assert!(matches!(
+            v.verify(Some(&h), BODY, 1301),
+            Err(SignatureError::TimestampOutsideTolerance { skew_secs: 301, .. })
+        ));
+        assert!(matches!(
+            v.verify(Some(&h), BODY, 699),
+            Err(SignatureError::TimestampOutsideTolerance { skew_secs: -301, .. })
+        ));
         assert!(v.verify(Some(&h), BODY, 700).is_ok());
     }
 

@@ -656,7 +656,8 @@ impl ObjectRef {
             (non_blank(probe.id.clone()), non_blank(probe.email))
         } else {
             let details = probe.customer_details.and_then(|d| d.email);
-            let email = non_blank(details).or_else(|| non_blank(probe.customer_email)).or_else(|| non_blank(customer_email));
+            let email =
+                non_blank(details).or_else(|| non_blank(probe.customer_email)).or_else(|| non_blank(customer_email));
             (non_blank(probe.customer.as_ref().map(|c| c.id().to_owned())), email)
         };
         Some(ObjectRef {
@@ -765,8 +766,8 @@ mod tests {
 
     #[test]
     fn nulls_count_as_absent() {
-        let c: Charge = serde_json::from_value(json!({"id": "ch_1", "amount": null, "currency": null, "refunded": null}))
-            .unwrap();
+        let c: Charge =
+            serde_json::from_value(json!({"id": "ch_1", "amount": null, "currency": null, "refunded": null})).unwrap();
         assert_eq!(c.amount, 0);
         assert_eq!(c.currency, "");
         assert!(!c.refunded);
@@ -875,10 +876,7 @@ mod tests {
     #[test]
     fn the_customer_of_other_events_is_their_customer_field() {
         let sub = fixture("subscription").to_string();
-        assert_eq!(
-            customer_id_of("customer.subscription.updated", &sub).as_deref(),
-            Some("cus_QXg1o8vcGmoR32")
-        );
+        assert_eq!(customer_id_of("customer.subscription.updated", &sub).as_deref(), Some("cus_QXg1o8vcGmoR32"));
         let mut pi = fixture("payment_intent");
         pi["customer"] = json!({"id": "cus_expanded", "object": "customer", "email": "x@example.com"});
         assert_eq!(customer_id_of("payment_intent.succeeded", &pi.to_string()).as_deref(), Some("cus_expanded"));
@@ -895,10 +893,7 @@ mod tests {
         assert_eq!(email_of_object("checkout.session.expired", &text).as_deref(), Some("example@example.com"));
         cs["customer_details"] = Value::Null;
         cs["customer_email"] = json!("  Guest@Example.com ");
-        assert_eq!(
-            email_of_object("checkout.session.expired", &cs.to_string()).as_deref(),
-            Some("Guest@Example.com")
-        );
+        assert_eq!(email_of_object("checkout.session.expired", &cs.to_string()).as_deref(), Some("Guest@Example.com"));
         cs["customer_email"] = Value::Null;
         assert_eq!(email_of_object("checkout.session.expired", &cs.to_string()), None);
     }

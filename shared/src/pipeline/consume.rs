@@ -22,7 +22,10 @@ use crate::domain::event::{parse_envelope, EventKind};
 use crate::domain::mapping::{self, ContactOutcome};
 use crate::domain::metrics::compute_metrics;
 use crate::domain::stripe::ObjectRef;
-use crate::ports::{BrevoApi, Claim, Clock, ContactCounts, CursorStore, CustomerState, DeadLetters, IdempotencyStore, RemoteError, Source, StripeApi};
+use crate::ports::{
+    BrevoApi, Claim, Clock, ContactCounts, CursorStore, CustomerState, DeadLetters, IdempotencyStore, RemoteError,
+    Source, StripeApi,
+};
 use crate::settings::Settings;
 use crate::telemetry::redact_email;
 
@@ -117,11 +120,7 @@ pub struct BatchReport {
 impl BatchReport {
     /// Message ids to report as batch item failures (never empty ids).
     pub fn retry_ids(&self) -> Vec<String> {
-        self.outcomes
-            .iter()
-            .filter(|(id, o)| o.is_retry() && !id.is_empty())
-            .map(|(id, _)| id.clone())
-            .collect()
+        self.outcomes.iter().filter(|(id, o)| o.is_retry() && !id.is_empty()).map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -313,7 +312,8 @@ where
                         deleted.insert(cid.clone());
                     }
                     Some(customer) => {
-                        let metrics = compute_metrics(&state.charges, &state.subscriptions, &stripe_settings.reporting_currency);
+                        let metrics =
+                            compute_metrics(&state.charges, &state.subscriptions, &stripe_settings.reporting_currency);
                         for ex in &metrics.excluded_charges {
                             tracing::warn!(customer = %cid, charge = %ex.charge_id, reason = %ex.reason, "charge left out of the metrics");
                         }
@@ -385,7 +385,8 @@ where
                 }
             }
             if !emails.is_empty() {
-                let addrs: Vec<String> = emails.iter().map(|(_, e)| e.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+                let addrs: Vec<String> =
+                    emails.iter().map(|(_, e)| e.clone()).collect::<BTreeSet<_>>().into_iter().collect();
                 for list in &lists {
                     if let Err(e) = self.brevo.remove_from_list(*list, &addrs).await {
                         for (c, _) in &emails {
@@ -416,7 +417,15 @@ where
                 tracing::info!(event_id = %f.event_id, "event concerns no one with an e-mail: not forwarded");
                 continue;
             };
-            match mapping::build_brevo_event(&f.event_id, &f.event_type, f.created, &f.object_json, &email, stripe_settings, now) {
+            match mapping::build_brevo_event(
+                &f.event_id,
+                &f.event_type,
+                f.created,
+                &f.object_json,
+                &email,
+                stripe_settings,
+                now,
+            ) {
                 mapping::EventDecision::Send(ev) => to_send.push((i, ev)),
                 mapping::EventDecision::TooOld => {
                     stats.events_too_old += 1;
@@ -468,11 +477,7 @@ where
         for i in 0..batch.len() {
             if outcomes[i].is_none() {
                 let Some(w) = &works[i] else { continue };
-                let failure = w
-                    .customers
-                    .iter()
-                    .find_map(|c| customer_failed.get(c))
-                    .or_else(|| event_failed.get(&i));
+                let failure = w.customers.iter().find_map(|c| customer_failed.get(c)).or_else(|| event_failed.get(&i));
                 outcomes[i] = Some(match failure {
                     None => Outcome::Done,
                     Some(e) if e.retryable => Outcome::Retry(e.message.clone()),
@@ -520,7 +525,9 @@ where
                     stats.duplicates += 1;
                     tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, "duplicate: nothing sent");
                 }
-                Outcome::Ignored(r) => tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, reason = r, "message acknowledged without action"),
+                Outcome::Ignored(r) => {
+                    tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, reason = r, "message acknowledged without action")
+                }
                 Outcome::Retry(r) => {
                     stats.retries += 1;
                     tracing::warn!(message_id = %m.message_id, event_id = ?m.event_id, reason = %r, "message returned for retry");
@@ -555,7 +562,11 @@ where
                 if let Ok(s) = serde_json::from_str::<Snapshot>(&m.body) {
                     if s.object == SNAPSHOT_OBJECT && !s.key.is_empty() {
                         let customers = s.customers.into_iter().filter(|c| c.starts_with("cus_")).collect();
-                        return Parsed::Work(Work { dedup_key: Some(format!("snapshot:{}", s.key)), customers, ..Work::default() });
+                        return Parsed::Work(Work {
+                            dedup_key: Some(format!("snapshot:{}", s.key)),
+                            customers,
+                            ..Work::default()
+                        });
                     }
                 }
                 return Parsed::Dead(format!("not a Stripe event: {e}"));
@@ -585,7 +596,9 @@ where
             let id = r.id.clone();
             work.catalog = Some(if family == "product" { (None, id) } else { (id, None) });
         }
-        if self.settings.brevo.ecommerce_orders && matches!(env.event_type.as_str(), "payment_intent.succeeded" | "charge.succeeded") {
+        if self.settings.brevo.ecommerce_orders
+            && matches!(env.event_type.as_str(), "payment_intent.succeeded" | "charge.succeeded")
+        {
             work.order = order_of(&env.event_type, &object_json);
         }
         let is_customer_deleted = env.event_type == "customer.deleted";
@@ -606,7 +619,10 @@ where
     }
 
     /// Upserts one by one below the import threshold, imports above it.
-    async fn push_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>) -> Vec<(String, Result<(), RemoteError>)> {
+    async fn push_contacts(
+        &self,
+        contacts: &BTreeMap<String, ContactUpdate>,
+    ) -> Vec<(String, Result<(), RemoteError>)> {
         if contacts.is_empty() {
             return Vec::new();
         }

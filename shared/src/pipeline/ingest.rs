@@ -133,7 +133,11 @@ mod tests {
     const BODY: &str = r#"{"id":"evt_1","object":"event","type":"customer.created","created":1700000000,"livemode":false,"data":{"object":{"id":"cus_1","object":"customer"}}}"#;
 
     fn ingest() -> Ingest<MemoryQueue, FixedClock> {
-        Ingest::new(Verifier::new(vec![SecretString::from(SECRET.to_owned())], 300), MemoryQueue::new(), FixedClock::at(NOW))
+        Ingest::new(
+            Verifier::new(vec![SecretString::from(SECRET.to_owned())], 300),
+            MemoryQueue::new(),
+            FixedClock::at(NOW),
+        )
     }
 
     #[tokio::test]

@@ -47,7 +47,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::pipeline::consume::{Snapshot, SNAPSHOT_OBJECT};
-use crate::ports::{Clock, CursorRecord, CursorStore, EventQueue, QueueError, QueueMessage, RemoteError, Source, StoreError, SyncMode};
+use crate::ports::{
+    Clock, CursorRecord, CursorStore, EventQueue, QueueError, QueueMessage, RemoteError, Source, StoreError, SyncMode,
+};
 use crate::settings::{Settings, SyncSettings};
 
 /// Stripe keeps events for 30 days; past 25 the poller re-lists instead.
@@ -304,14 +306,21 @@ impl PollRequest {
                 _ => return Ok(Self::default()),
             },
         };
-        let mode = body.get("mode").and_then(serde_json::Value::as_str).ok_or_else(|| BadRequest("`mode` must be a string".into()))?;
+        let mode = body
+            .get("mode")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| BadRequest("`mode` must be a string".into()))?;
         match mode {
             "scheduled" | "incremental" | "resume" => Ok(Self::default()),
             "backfill" => {
                 let since = match body.get("since") {
                     None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(parse_date(s).ok_or_else(|| BadRequest(format!("`since` must be YYYY-MM-DD, got {s:?}")))?),
-                    Some(serde_json::Value::Number(n)) => Some(n.as_i64().ok_or_else(|| BadRequest("`since` must be unix seconds".into()))?),
+                    Some(serde_json::Value::String(s)) => Some(
+                        parse_date(s).ok_or_else(|| BadRequest(format!("`since` must be YYYY-MM-DD, got {s:?}")))?,
+                    ),
+                    Some(serde_json::Value::Number(n)) => {
+                        Some(n.as_i64().ok_or_else(|| BadRequest("`since` must be unix seconds".into()))?)
+                    }
                     Some(_) => return Err(BadRequest("`since` must be YYYY-MM-DD".into())),
                 };
                 let resources = match body.get("resources") {
@@ -319,7 +328,9 @@ impl PollRequest {
                     Some(serde_json::Value::Array(items)) => {
                         let mut out = Vec::with_capacity(items.len());
                         for item in items {
-                            let name = item.as_str().ok_or_else(|| BadRequest("`resources` must be a list of names".into()))?;
+                            let name = item
+                                .as_str()
+                                .ok_or_else(|| BadRequest("`resources` must be a list of names".into()))?;
                             let spec = resource(name).ok_or_else(|| {
                                 let known: Vec<&str> = RESOURCES.iter().map(|r| r.name).collect();
                                 BadRequest(format!("unknown resource {name:?} (known: {})", known.join(", ")))
@@ -343,7 +354,9 @@ fn parse_date(s: &str) -> Option<i64> {
     if let Ok(d) = time::Date::parse(s.trim(), &fmt) {
         return Some(d.midnight().assume_utc().unix_timestamp());
     }
-    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 // ---------------------------------------------------------------------------
@@ -581,7 +594,8 @@ where
     /// then advances backfills until done or `deadline`, releases the lease.
     pub async fn run(&self, request: &PollRequest, owner: &str, deadline: Instant) -> Result<PollReport, PollError> {
         let now = self.clock.now_unix();
-        let remaining = i64::try_from(deadline.saturating_duration_since(Instant::now()).as_secs()).unwrap_or(i64::MAX / 4);
+        let remaining =
+            i64::try_from(deadline.saturating_duration_since(Instant::now()).as_secs()).unwrap_or(i64::MAX / 4);
         let until = now.saturating_add(remaining).saturating_add(self.options.lease_grace_secs.max(1));
         if !self.cursors.acquire_lease(owner, now, until).await? {
             tracing::info!(owner, "another poller holds the lease: skipping this run");
@@ -600,8 +614,12 @@ where
             );
         }
         tracing::info!(
-            requests = report.requests(), retries = report.retries(), objects = report.objects(),
-            messages = report.messages(), stopped_early = report.stopped_early, caught_up = report.caught_up(),
+            requests = report.requests(),
+            retries = report.retries(),
+            objects = report.objects(),
+            messages = report.messages(),
+            stopped_early = report.stopped_early,
+            caught_up = report.caught_up(),
             "poller run done"
         );
         Ok(report)
@@ -660,7 +678,12 @@ where
     }
 
     /// One resource: its mode's work, counters, status fields, a final save.
-    async fn step(&self, spec: &'static ResourceSpec, rec: &mut CursorRecord, run: &mut Run) -> Result<ResourceReport, PollError> {
+    async fn step(
+        &self,
+        spec: &'static ResourceSpec,
+        rec: &mut CursorRecord,
+        run: &mut Run,
+    ) -> Result<ResourceReport, PollError> {
         let before = self.stripe.usage();
         let mut rep = ResourceReport { resource: spec.name.to_owned(), ..ResourceReport::default() };
         rec.last_run = Some(run.started);
@@ -715,7 +738,13 @@ where
 
     // --- backfill ---------------------------------------------------------
 
-    async fn backfill(&self, spec: &ResourceSpec, rec: &mut CursorRecord, run: &mut Run, rep: &mut ResourceReport) -> Result<(), StepError> {
+    async fn backfill(
+        &self,
+        spec: &ResourceSpec,
+        rec: &mut CursorRecord,
+        run: &mut Run,
+        rep: &mut ResourceReport,
+    ) -> Result<(), StepError> {
         let run_id = match &rec.run {
             Some(r) => r.clone(),
             None => {
@@ -744,7 +773,10 @@ where
                     // The object we stopped at is gone: start the list over
                     // (pages are keyed by their cursor; the consumer's reload
                     // is idempotent, so a replay only costs requests).
-                    tracing::warn!(resource = spec.name, "backfill cursor object no longer exists; restarting the list");
+                    tracing::warn!(
+                        resource = spec.name,
+                        "backfill cursor object no longer exists; restarting the list"
+                    );
                     self.flush(rec, &mut buffer, cursor.clone(), &mut pending_pages, &mut pending_objects, rep).await?;
                     restarted = true;
                     cursor = None;
@@ -779,7 +811,13 @@ where
                 let snapshot = Snapshot { object: SNAPSHOT_OBJECT.to_owned(), key: key.clone(), customers };
                 let body = serde_json::to_string(&snapshot)
                     .map_err(|e| StepError::Fatal(PollError::Queue(QueueError::Rejected(e.to_string()))))?;
-                buffer.push(QueueMessage { body, event_id: key, event_type: SNAPSHOT_OBJECT.to_owned(), livemode: live, source: Source::Backfill });
+                buffer.push(QueueMessage {
+                    body,
+                    event_id: key,
+                    event_type: SNAPSHOT_OBJECT.to_owned(),
+                    livemode: live,
+                    source: Source::Backfill,
+                });
             }
             let next = if page.has_more { last_id(&page.items) } else { None };
             finished = next.is_none();
@@ -835,7 +873,13 @@ where
 
     // --- incremental ------------------------------------------------------
 
-    async fn incremental(&self, spec: &ResourceSpec, rec: &mut CursorRecord, run: &mut Run, rep: &mut ResourceReport) -> Result<(), StepError> {
+    async fn incremental(
+        &self,
+        spec: &ResourceSpec,
+        rec: &mut CursorRecord,
+        run: &mut Run,
+        rep: &mut ResourceReport,
+    ) -> Result<(), StepError> {
         let now = run.started;
         let cursor_time = rec.events_created.unwrap_or(now);
         if cursor_time < now - self.options.events_fallback_age_secs {
@@ -861,7 +905,10 @@ where
                 match self.walk_up(chunks[0], &last, rec, run, rep).await {
                     Ok(n) => n,
                     Err(Walk::CursorGone) => {
-                        tracing::warn!(resource = spec.name, "events cursor id no longer exists; listing by time instead");
+                        tracing::warn!(
+                            resource = spec.name,
+                            "events cursor id no longer exists; listing by time instead"
+                        );
                         self.walk_down(&chunks, cursor_time, rec, run, rep).await?
                     }
                     Err(Walk::Step(e)) => return Err(e),
@@ -880,7 +927,14 @@ where
 
     /// Walks forward from the cursor event with `ending_before`, oldest page
     /// first, checkpointing each page. Returns whether any event was found.
-    async fn walk_up(&self, types: &[String], last: &str, rec: &mut CursorRecord, run: &mut Run, rep: &mut ResourceReport) -> Result<bool, Walk> {
+    async fn walk_up(
+        &self,
+        types: &[String],
+        last: &str,
+        rec: &mut CursorRecord,
+        run: &mut Run,
+        rep: &mut ResourceReport,
+    ) -> Result<bool, Walk> {
         let params: Vec<(&str, String)> = types.iter().map(|t| ("types[]", t.clone())).collect();
         let mut before = last.to_owned();
         let mut found = false;
@@ -920,7 +974,14 @@ where
     /// Lists `created[gte]=since` through every page of each type chunk,
     /// newest first, enqueueing as it goes; the cursor moves to the newest
     /// event only when every chunk was read to its end.
-    async fn walk_down(&self, chunks: &[&[String]], since: i64, rec: &mut CursorRecord, run: &mut Run, rep: &mut ResourceReport) -> Result<bool, StepError> {
+    async fn walk_down(
+        &self,
+        chunks: &[&[String]],
+        since: i64,
+        rec: &mut CursorRecord,
+        run: &mut Run,
+        rep: &mut ResourceReport,
+    ) -> Result<bool, StepError> {
         let skip = rec.events_last_id.clone();
         let mut seen: HashSet<String> = HashSet::new();
         let mut newest: Option<(i64, String)> = None;
@@ -936,7 +997,9 @@ where
                 let position = after.as_deref().map_or(Position::Start, Position::After);
                 let page = match self.stripe.page("/v1/events", &params, position).await {
                     Ok(p) => p,
-                    Err(FeedError::CursorGone) => return Err(StepError::Stripe(RemoteError::retryable("events page cursor vanished"))),
+                    Err(FeedError::CursorGone) => {
+                        return Err(StepError::Stripe(RemoteError::retryable("events page cursor vanished")))
+                    }
                     Err(FeedError::Remote(e)) => return Err(StepError::Stripe(e)),
                 };
                 rep.pages += 1;
@@ -1011,14 +1074,19 @@ fn event_message(raw: &str) -> Option<QueueMessage> {
         tracing::warn!("event without id or type; skipped");
         return None;
     };
-    let m = QueueMessage { body: raw.to_owned(), event_id: id, event_type, livemode: head.livemode, source: Source::Poller };
+    let m = QueueMessage {
+        body: raw.to_owned(),
+        event_id: id,
+        event_type,
+        livemode: head.livemode,
+        source: Source::Poller,
+    };
     if m.sqs_size() > crate::ports::MAX_MESSAGE_BYTES {
         tracing::warn!(event_id = %m.event_id, bytes = m.sqs_size(), "event does not fit one queue message; skipped");
         return None;
     }
     Some(m)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1066,7 +1134,12 @@ mod tests {
         fn is_live(&self) -> bool {
             false
         }
-        async fn page(&self, path: &str, params: &[(&str, String)], position: Position<'_>) -> Result<FeedPage, FeedError> {
+        async fn page(
+            &self,
+            path: &str,
+            params: &[(&str, String)],
+            position: Position<'_>,
+        ) -> Result<FeedPage, FeedError> {
             self.requests.fetch_add(1, Ordering::SeqCst);
             self.log.lock().unwrap().push(path.to_owned());
             if self.fail_next.load(Ordering::SeqCst) > 0 {
@@ -1137,12 +1210,19 @@ mod tests {
 
     fn seed_customers(p: &TestPoller, n: usize) {
         for i in 0..n {
-            p.stripe.insert("/v1/customers", json!({"id": format!("cus_{i:05}"), "object": "customer", "created": NOW - 100_000 + i as i64}));
+            p.stripe.insert(
+                "/v1/customers",
+                json!({"id": format!("cus_{i:05}"), "object": "customer", "created": NOW - 100_000 + i as i64}),
+            );
         }
     }
 
     fn snapshots(q: &MemoryQueue) -> Vec<Snapshot> {
-        q.messages().iter().filter(|m| m.source == Source::Backfill).map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+        q.messages()
+            .iter()
+            .filter(|m| m.source == Source::Backfill)
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
     }
 
     fn event(id: &str, t: &str, created: i64, customer: &str) -> Value {
@@ -1162,7 +1242,11 @@ mod tests {
         assert_eq!(snaps.iter().map(|s| s.customers.len()).sum::<usize>(), 1_050, "no customer named twice");
         let keys: BTreeSet<&str> = snaps.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys.len(), 11);
-        assert!(snaps[0].key.starts_with("backfill:customers:") && snaps[0].key.ends_with(":start"), "{}", snaps[0].key);
+        assert!(
+            snaps[0].key.starts_with("backfill:customers:") && snaps[0].key.ends_with(":start"),
+            "{}",
+            snaps[0].key
+        );
         assert_eq!(p.stripe.requests_to("/v1/customers"), 11, "exactly the minimum number of list requests");
         let rec = p.cursors.load("customers").await.unwrap().unwrap();
         assert_eq!(rec.mode, SyncMode::Incremental);
@@ -1210,11 +1294,23 @@ mod tests {
         let report = p.run(&PollRequest::default(), "a", far()).await.unwrap();
         let names: BTreeSet<String> = snapshots(&p.queue).into_iter().flat_map(|s| s.customers).collect();
         assert_eq!(names, BTreeSet::from(["cus_B".to_owned(), "cus_R".to_owned()]));
-        assert_eq!(snapshots(&p.queue).len(), 2, "cus_R once across charges and refunds; nothing for catalog or guests");
+        assert_eq!(
+            snapshots(&p.queue).len(),
+            2,
+            "cus_R once across charges and refunds; nothing for catalog or guests"
+        );
         let listed: BTreeSet<&str> = report.resources.iter().map(|r| r.resource.as_str()).collect();
         assert_eq!(
             listed,
-            BTreeSet::from(["charges", "payment_intents", "refunds", "balance_transactions", "checkout_sessions", "products", "prices"])
+            BTreeSet::from([
+                "charges",
+                "payment_intents",
+                "refunds",
+                "balance_transactions",
+                "checkout_sessions",
+                "products",
+                "prices"
+            ])
         );
     }
 
@@ -1225,7 +1321,9 @@ mod tests {
         p.run(&PollRequest::default(), "a", far()).await.unwrap();
         let before = p.cursors.load("subscriptions").await.unwrap().unwrap();
         assert_eq!(before.mode, SyncMode::Incremental);
-        let req = PollRequest::from_event(&json!({"mode": "backfill", "since": "2025-12-30", "resources": ["customers"]})).unwrap();
+        let req =
+            PollRequest::from_event(&json!({"mode": "backfill", "since": "2025-12-30", "resources": ["customers"]}))
+                .unwrap();
         p.stripe.log.lock().unwrap().clear();
         p.run(&req, "b", far()).await.unwrap();
         let snaps = snapshots(&p.queue);
@@ -1284,7 +1382,10 @@ mod tests {
         let names: Vec<String> = snapshots(&p.queue).into_iter().flat_map(|s| s.customers).collect();
         assert_eq!(names, vec!["cus_gap".to_owned()], "re-listed from the cursor time only");
         let rec = p.cursors.load("customers").await.unwrap().unwrap();
-        assert_eq!((rec.mode, rec.since, rec.events_created), (SyncMode::Incremental, Some(NOW - 30 * 86_400), Some(NOW)));
+        assert_eq!(
+            (rec.mode, rec.since, rec.events_created),
+            (SyncMode::Incremental, Some(NOW - 30 * 86_400), Some(NOW))
+        );
     }
 
     #[tokio::test]
@@ -1365,7 +1466,14 @@ mod tests {
         p.run(&PollRequest { backfill: None }, "a", far()).await.unwrap();
         // Simulate: a fresh backfill that fails on its second page.
         let req = PollRequest::from_event(&json!({"mode": "backfill"})).unwrap();
-        let p2 = Poller { stripe: p.stripe.clone(), queue: p.queue.clone(), cursors: p.cursors.clone(), clock: p.clock.clone(), settings: p.settings.clone(), options: PollOptions { max_pages_per_run: Some(1), pages_per_flush: 1, ..PollOptions::default() } };
+        let p2 = Poller {
+            stripe: p.stripe.clone(),
+            queue: p.queue.clone(),
+            cursors: p.cursors.clone(),
+            clock: p.clock.clone(),
+            settings: p.settings.clone(),
+            options: PollOptions { max_pages_per_run: Some(1), pages_per_flush: 1, ..PollOptions::default() },
+        };
         p2.run(&req, "a", far()).await.unwrap();
         p.stripe.fail_next.store(1, Ordering::SeqCst);
         let r = p.run(&PollRequest::default(), "a", far()).await.unwrap();
@@ -1381,13 +1489,18 @@ mod tests {
     #[test]
     fn event_types_are_split_by_resource_and_never_exceed_20_per_request() {
         let mut s = Settings::default();
-        s.stripe.events = (0..30).map(|i| format!("charge.custom_{i}")).chain(["customer.subscription.trial_will_end".to_owned()]).collect();
+        s.stripe.events = (0..30)
+            .map(|i| format!("charge.custom_{i}"))
+            .chain(["customer.subscription.trial_will_end".to_owned()])
+            .collect();
         let charges = event_types_for(resource("charges").unwrap(), &s);
         assert_eq!(charges.len(), 39);
         assert!(charges.chunks(MAX_TYPES_PER_REQUEST).all(|c| c.len() <= 20));
         let subs = event_types_for(resource("subscriptions").unwrap(), &s);
         assert!(subs.contains(&"customer.subscription.trial_will_end".to_owned()));
-        assert!(!event_types_for(resource("customers").unwrap(), &s).iter().any(|t| t.starts_with("customer.subscription.")));
+        assert!(!event_types_for(resource("customers").unwrap(), &s)
+            .iter()
+            .any(|t| t.starts_with("customer.subscription.")));
         for r in RESOURCES {
             assert!(r.events.len() <= MAX_TYPES_PER_REQUEST);
         }
@@ -1409,8 +1522,12 @@ mod tests {
     #[test]
     fn sync_toggles_map_to_resources() {
         let names = |s: SyncSettings| enabled_resources(&s).iter().map(|r| r.name).collect::<Vec<_>>();
-        let off = SyncSettings { customers: false, payments: false, subscriptions: false, invoices: false, products: false };
-        assert_eq!(names(SyncSettings { payments: true, ..off }), ["charges", "payment_intents", "refunds", "balance_transactions", "checkout_sessions"]);
+        let off =
+            SyncSettings { customers: false, payments: false, subscriptions: false, invoices: false, products: false };
+        assert_eq!(
+            names(SyncSettings { payments: true, ..off }),
+            ["charges", "payment_intents", "refunds", "balance_transactions", "checkout_sessions"]
+        );
         assert_eq!(names(SyncSettings { products: true, ..off }), ["products", "prices"]);
         assert_eq!(names(SyncSettings::default()).len(), 10);
     }
@@ -1423,9 +1540,13 @@ mod tests {
         let r = PollRequest::from_event(&bf).unwrap().backfill.unwrap();
         assert_eq!(r.since, Some(1_672_531_200));
         assert_eq!(r.resources.unwrap(), ["customers", "charges", "subscriptions"]);
-        let r = PollRequest::from_event(&json!({"detail": {"mode": "backfill", "resources": ["checkout.sessions"]}})).unwrap();
+        let r = PollRequest::from_event(&json!({"detail": {"mode": "backfill", "resources": ["checkout.sessions"]}}))
+            .unwrap();
         assert_eq!(r.backfill.unwrap().resources.unwrap(), ["checkout_sessions"]);
-        assert!(PollRequest::from_event(&json!({"mode": "backfill", "resources": ["widgets"]})).unwrap_err().0.contains("widgets"));
+        assert!(PollRequest::from_event(&json!({"mode": "backfill", "resources": ["widgets"]}))
+            .unwrap_err()
+            .0
+            .contains("widgets"));
         assert!(PollRequest::from_event(&json!({"mode": "backfill", "since": "01/01/2023"})).is_err());
         assert!(PollRequest::from_event(&json!({"mode": "explode"})).is_err());
     }

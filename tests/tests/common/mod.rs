@@ -96,8 +96,18 @@ pub fn seed(w: &World, n: usize) {
     for i in 0..n {
         let cid = format!("cus_e2e{i:03}");
         let email = format!("Customer.{i}@Example.com");
-        w.stripe.insert("customers", Seed::customer_full(&cid, Some(&email), Some(&format!("Cust Omer{i}")), Some(&format!("+1 415 555 {:04}", 100 + i)), t0));
-        w.stripe.insert("subscriptions", Seed::subscription(&format!("sub_e2e{i:03}"), &cid, &price, 1, "active", t0 + 10));
+        w.stripe.insert(
+            "customers",
+            Seed::customer_full(
+                &cid,
+                Some(&email),
+                Some(&format!("Cust Omer{i}")),
+                Some(&format!("+1 415 555 {:04}", 100 + i)),
+                t0,
+            ),
+        );
+        w.stripe
+            .insert("subscriptions", Seed::subscription(&format!("sub_e2e{i:03}"), &cid, &price, 1, "active", t0 + 10));
         w.stripe.insert_charge(Seed::charge(&format!("ch_e2e{i:03}a"), Some(&cid), 1_500, "usd", t0 + 20), None);
     }
 }
@@ -120,7 +130,11 @@ pub fn story(w: &World, i: usize, events: &mut Vec<Value>) {
         ev(format!("evt_e2e{i:03}_3"), "charge.refunded", refunded, t + 2);
     }
     if i % 4 == 1 {
-        w.stripe.update("subscriptions", &format!("sub_e2e{i:03}"), json!({"status": "canceled", "canceled_at": t + 3, "ended_at": t + 3}));
+        w.stripe.update(
+            "subscriptions",
+            &format!("sub_e2e{i:03}"),
+            json!({"status": "canceled", "canceled_at": t + 3, "ended_at": t + 3}),
+        );
         let sub = w.stripe.get("subscriptions", &format!("sub_e2e{i:03}")).expect("sub");
         ev(format!("evt_e2e{i:03}_4"), "customer.subscription.deleted", sub, t + 3);
     }
@@ -190,7 +204,14 @@ pub async fn drain(w: &World, max_rounds: usize) -> (usize, usize) {
             let id = m.message_id().expect("id").to_owned();
             let handle = m.receipt_handle().expect("handle");
             if failed.contains(&id) {
-                w.sqs.change_message_visibility().queue_url(&w.queue_url).receipt_handle(handle).visibility_timeout(0).send().await.expect("visibility");
+                w.sqs
+                    .change_message_visibility()
+                    .queue_url(&w.queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .expect("visibility");
             } else {
                 w.sqs.delete_message().queue_url(&w.queue_url).receipt_handle(handle).send().await.expect("delete");
             }
@@ -215,4 +236,3 @@ pub fn expected(w: &World, settings: &Settings, cid: &str) -> Option<shared::dom
         _ => None,
     }
 }
-
