@@ -266,9 +266,15 @@ impl BrevoSandbox {
         let shared = Arc::new(Shared { state: Mutex::new(state) });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let mut me = Self { addr, shared, stop: None, task: None };
+        me.serve(listener);
+        Ok(me)
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
         let app = Router::new()
             .fallback(handle)
-            .with_state(Arc::clone(&shared))
+            .with_state(Arc::clone(&self.shared))
             .layer(DefaultBodyLimit::max(16 * 1024 * 1024));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -279,7 +285,31 @@ impl BrevoSandbox {
                 tracing::warn!(error = %e, "Brevo sandbox stopped with an error");
             }
         });
-        Ok(Self { addr, shared, stop: Some(stop), task: Some(task) })
+        self.stop = Some(stop);
+        self.task = Some(task);
+    }
+
+    /// Stops serving (the port is closed: connections are refused) and keeps
+    /// every contact, list and event, so [`restart`](Self::restart) brings the
+    /// same Brevo account back: an outage of the real kind, not a 503.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Serves again on the same port with the same state.
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.serve(listener);
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT` (the client appends `/v3/...`).
@@ -297,14 +327,7 @@ impl BrevoSandbox {
 
     /// Stops the server and waits (at most 2 s) for it to finish.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
-                task.abort();
-            }
-        }
+        self.stop().await;
     }
 
     // ---- fault injection ----

@@ -100,3 +100,101 @@ impl Write for LogCapture {
         Ok(())
     }
 }
+
+/// A `moto_server` process of the test's own on a fixed loopback port, so an
+/// outage is the real thing: the process is killed (connections refused) and
+/// later started again on the same port. moto keeps its state in memory, so a
+/// restart comes back empty, like a region that lost nothing it had not yet
+/// acknowledged: the test re-creates its queue or table after [`restart`].
+///
+/// [`restart`]: MotoProcess::restart
+pub struct MotoProcess {
+    port: u16,
+    child: Option<std::process::Child>,
+    log: std::path::PathBuf,
+}
+
+impl MotoProcess {
+    /// Starts the venv's `moto_server` on a free 127.0.0.1 port and waits until it answers.
+    pub fn start() -> Self {
+        let log = std::env::temp_dir().join(format!("{}.log", unique("moto-outage")));
+        let mut me = Self { port: closed_port(), child: None, log };
+        me.restart();
+        me
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SDK configuration for this server (dummy credentials, the production
+    /// timeouts, two attempts so an outage is reported quickly).
+    pub async fn aws(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .timeout_config(shared::adapters::aws::timeouts())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .load()
+            .await
+    }
+
+    /// Kills the process and waits for it: the port is closed afterwards.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// (Re)starts `moto_server` on the same port and waits (≤ 30 s) until it answers HTTP.
+    pub fn restart(&mut self) {
+        self.stop();
+        let bin = std::path::Path::new(&python()).with_file_name("moto_server");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("moto log file");
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", bin.display()));
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::Read;
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let req =
+                    format!("GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port);
+                let mut head = [0u8; 12];
+                if s.write_all(req.as_bytes()).is_ok()
+                    && s.read_exact(&mut head).is_ok()
+                    && head.starts_with(b"HTTP/1.")
+                {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not answer on port {} within 30 s",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for MotoProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

@@ -3,7 +3,8 @@
 //! DynamoDB idempotency table on moto and the sandbox Stripe and Brevo
 //! servers. Checks convergence to the state computed from the final Stripe
 //! data whatever the order and duplication, at most one Brevo event per Stripe
-//! event, and partial batch failures during a Brevo outage.
+//! event, and partial batch failures while Brevo's server or DynamoDB (a moto
+//! process killed and restarted) is down.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -304,7 +305,7 @@ async fn no_key_secret_or_raw_email_reaches_any_log_line_at_any_level() {
 }
 
 #[tokio::test]
-#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+#[ignore = "needs moto (AWS_ENDPOINT_URL) and the venv's moto_server: run scripts/test"]
 async fn a_dynamodb_outage_returns_every_message_and_nothing_is_lost_or_applied_twice() {
     let mut w = world().await;
     seed(&w, 3);
@@ -318,17 +319,20 @@ async fn a_dynamodb_outage_returns_every_message_and_nothing_is_lost_or_applied_
         .map(|(k, e)| json!({"messageId": format!("m{k}"), "body": e.to_string(), "attributes": {}, "messageAttributes": {}}))
         .collect();
     let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SqsEvent");
-    // The dedup table is unreachable.
-    let down = e2e_tests::aws_unreachable().await;
-    let real = std::mem::replace(
-        &mut w.app.dedup,
-        DynamoIdempotency::new(aws_sdk_dynamodb::Client::new(&down), "unreachable"),
-    );
+    // The dedup table lives on a moto process of this test's own, which is killed.
+    let mut moto = e2e_tests::MotoProcess::start();
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.aws().await);
+    let table = e2e_tests::unique("dedup-outage");
+    DynamoIdempotency::create_table(&ddb, &table).await.expect("dedup table");
+    w.app.dedup = DynamoIdempotency::new(ddb.clone(), table.clone());
+    moto.stop();
     let resp = stripe_to_brevo::handle(&w.app, event.clone()).await;
     assert_eq!(resp.batch_item_failures.len(), events.len(), "every message comes back");
     assert!(w.brevo.events().is_empty() && w.brevo.contacts().is_empty(), "nothing applied without a claim");
-    // DynamoDB is back: each applied once; a second delivery is a duplicate.
-    w.app.dedup = real;
+    // DynamoDB is back (moto restarts empty; nothing had been claimed): each
+    // event is applied once, and a second delivery is a duplicate.
+    moto.restart();
+    DynamoIdempotency::create_table(&ddb, &table).await.expect("dedup table again");
     assert!(stripe_to_brevo::handle(&w.app, event.clone()).await.batch_item_failures.is_empty());
     let sent = w.brevo.events().len();
     assert!(sent > 0);
@@ -339,7 +343,7 @@ async fn a_dynamodb_outage_returns_every_message_and_nothing_is_lost_or_applied_
 #[tokio::test]
 #[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
 async fn a_full_brevo_outage_returns_the_batch_and_it_goes_through_after_recovery() {
-    let w = world().await;
+    let mut w = world().await;
     seed(&w, 2);
     let mut events = Vec::new();
     for i in 0..2 {
@@ -347,11 +351,12 @@ async fn a_full_brevo_outage_returns_the_batch_and_it_goes_through_after_recover
     }
     let queue = SqsQueue::new(w.sqs.clone(), w.queue_url.clone());
     queue.send_all(&events.iter().map(message).collect::<Vec<_>>()).await.expect("queued");
-    w.brevo.set_outage(true);
+    // Brevo's server is stopped (connections refused) for several batches.
+    w.brevo.stop().await;
     let (_, failures) = drain(&w, 3).await;
     assert!(failures >= events.len(), "the whole batch came back at least once");
-    assert!(w.brevo.events().is_empty());
-    w.brevo.set_outage(false);
+    w.brevo.restart().await.expect("Brevo sandbox restarts on its port");
+    assert!(w.brevo.events().is_empty() && w.brevo.contacts().is_empty(), "nothing reached Brevo while it was down");
     drain(&w, 60).await;
     let forwarded = events.iter().filter(|e| w.app.settings.stripe.sends_event(e["type"].as_str().expect("t"))).count();
     assert_eq!(w.brevo.events().len(), forwarded, "each forwarded event exactly once after recovery");

@@ -1,8 +1,9 @@
 //! The webhook handler with the real SQS adapter against moto: the message
 //! lands with its attributes; an unreachable SQS gives Stripe a 5xx and the
-//! cause is logged.
+//! cause is logged; with moto's process killed Stripe gets a 5xx, and its
+//! retry after moto is back is queued.
 
-use e2e_tests::{aws, aws_unreachable, create_queue, unique, LogCapture};
+use e2e_tests::{aws, aws_unreachable, create_queue, unique, LogCapture, MotoProcess};
 use lambda_http::{Body, Request};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -122,4 +123,39 @@ async fn an_unreachable_queue_answers_503_and_logs_the_cause() {
         "cause is logged: {text}"
     );
     assert!(!text.contains(SECRET), "secret leaked into logs");
+}
+
+#[tokio::test]
+#[ignore = "starts the venv's moto_server: run scripts/test"]
+async fn with_moto_stopped_stripe_gets_a_5xx_and_its_retry_after_the_restart_is_queued() {
+    let mut moto = MotoProcess::start();
+    let aws = moto.aws().await;
+    let name = unique("outage");
+    let url = create_queue(&aws, &name).await;
+    let client = aws_sdk_sqs::Client::new(&aws);
+    let app = app(SqsQueue::new(client.clone(), url.clone()));
+    let body = event_body();
+
+    moto.stop();
+    let resp = handle(&app, request(&body)).await;
+    assert_eq!(resp.status().as_u16(), 503, "Stripe must see a failure so it retries");
+
+    // SQS is back (moto restarts empty: the queue is re-created at the same URL).
+    moto.restart();
+    assert_eq!(create_queue(&aws, &name).await, url);
+    let resp = handle(&app, request(&body)).await;
+    assert_eq!(resp.status().as_u16(), 200, "Stripe's retry is accepted");
+    let got = client
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    let msgs = got.messages();
+    assert_eq!(msgs.len(), 1, "the retried event is queued once");
+    let queued: Value = serde_json::from_str(msgs[0].body().expect("body")).expect("json");
+    let sent: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(queued, sent, "the verified raw event, unchanged");
 }
