@@ -172,12 +172,21 @@ impl MotoProcess {
                 let req =
                     format!("GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port);
                 let mut head = [0u8; 12];
+                // moto's dashboard answers 200; anything else is not (yet) our moto.
                 if s.write_all(req.as_bytes()).is_ok()
                     && s.read_exact(&mut head).is_ok()
                     && head.starts_with(b"HTTP/1.")
+                    && &head[9..12] == b"200"
                 {
                     return;
                 }
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!(
+                    "moto_server exited ({status}) on port {}: {}",
+                    self.port,
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             assert!(
                 std::time::Instant::now() < deadline,
