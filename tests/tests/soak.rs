@@ -25,7 +25,7 @@ use sandbox::stripe::Seed;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::adapters::memory::MemoryCursors;
-use shared::adapters::sqs::SqsQueue;
+use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use shared::adapters::stripe_http::StripeClient;
 use shared::domain::brevo::AttributeValue;
 use shared::domain::mapping::{map_contact, ContactOutcome};
@@ -33,7 +33,7 @@ use shared::domain::metrics::compute_metrics;
 use shared::domain::signature::{sign_header, Verifier};
 use shared::pipeline::ingest::{Ingest, WebhookRequest};
 use shared::pipeline::poll::{PollOptions, PollRequest, Poller};
-use shared::ports::{StripeApi, SystemClock};
+use shared::ports::{DeadLetters, EventQueue, QueueMessage, Source, StripeApi, SystemClock};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -104,6 +104,10 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
         .send()
         .await
         .expect("visibility");
+    // Permanent failures go to a dead-letter queue, as in the template.
+    let dlq_url = e2e_tests::create_queue(&e2e_tests::aws().await, &e2e_tests::unique("soak-dlq")).await;
+    w.app.dead_letters =
+        Some(Arc::new(SqsDeadLetters(SqsQueue::new(w.sqs.clone(), dlq_url.clone()))) as Arc<dyn DeadLetters>);
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
 
     // Customers with a subscription and a first payment.
@@ -198,6 +202,25 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
     w.brevo.fail_randomly(Family::Events, 0.10, Fault::Status(503));
     w.stripe.set_error_rates(0.03, 0.02);
     let (mut crashes, mut failures) = (0usize, 0usize);
+    // Poison among them: messages no webhook would have queued (a bad
+    // redrive, a hand-sent test). They must end in the DLQ, nothing else.
+    let poison = [
+        "not json at all".to_owned(),
+        json!({"id": "evt_poison_1", "object": "customer"}).to_string(),
+        json!({"id": "evt_poison_2", "object": "event", "type": "charge.succeeded", "created": 1, "data": {"object": "x"}}).to_string(),
+        format!(r#"{{"id":"evt_poison_3","object":"event","type":"a.b","created":1,"data":{{"object":{{"x":{}{}}}}}}}"#, "[".repeat(500), "]".repeat(500)),
+    ];
+    let poison_messages: Vec<QueueMessage> = poison
+        .iter()
+        .map(|body| QueueMessage {
+            body: body.clone(),
+            event_id: "poison".into(),
+            event_type: "poison".into(),
+            livemode: None,
+            source: Source::Webhook,
+        })
+        .collect();
+    SqsQueue::new(w.sqs.clone(), w.queue_url.clone()).send_all(&poison_messages).await.expect("poison queued");
     for (k, chunk) in deliveries.chunks(env_usize("SOAK_CHUNK", 500).max(1)).enumerate() {
         for ev in chunk {
             let body = ev.to_string();
@@ -272,9 +295,24 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
         assert_eq!(per_id.get(id), Some(&1), "{id} sent once");
     }
 
+    // Nothing left but what the DLQ holds by design: exactly the poison.
+    let dlq = w
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("dlq attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).cloned())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("dlq count");
+    assert_eq!(dlq, poison.len(), "the DLQ holds the poison and nothing else");
+
     let brevo_requests = w.brevo.request_counts().total();
     println!(
-        "SOAK customers={customers} events={} deliveries={} (duplicates {}) poller_events_enqueued={} crashes={crashes} batch_item_failures={failures} \
+        "SOAK customers={customers} events={} deliveries={} (duplicates {}) poller_events_enqueued={} crashes={crashes} batch_item_failures={failures} dlq={dlq} \
          contacts_checked={checked} brevo_events={} brevo_requests={brevo_requests} duration={:.1}s",
         events.len(),
         deliveries.len(),
