@@ -84,7 +84,7 @@ pub async fn run(choice: StateChoice, args: SyncArgs) -> anyhow::Result<ExitCode
     let totals = worker::drain(backend.work.as_ref(), &consumer, |t, left| {
         pb.set_message(format!(
             "{} messages done, {} contacts pushed, {} events sent, {} left",
-            t.messages, t.contacts_synced, t.events_sent, left
+            t.consumed.messages, t.consumed.contacts_synced, t.consumed.events_sent, left
         ));
     })
     .await
@@ -92,13 +92,13 @@ pub async fn run(choice: StateChoice, args: SyncArgs) -> anyhow::Result<ExitCode
     pb.finish_and_clear();
     say(format!(
         "consume: {} messages ({} duplicates), {} contacts {}, {} skipped (no email), {} failed, {} Brevo events {}",
-        totals.messages,
-        totals.duplicates,
-        totals.contacts_synced,
+        totals.consumed.messages,
+        totals.consumed.duplicates,
+        totals.consumed.contacts_synced,
         if args.dry_run { "would be pushed" } else { "pushed" },
-        totals.contacts_skipped_no_email,
-        totals.contacts_failed,
-        totals.events_sent,
+        totals.consumed.contacts_skipped_no_email,
+        totals.consumed.contacts_failed,
+        totals.consumed.events_sent,
         if args.dry_run { "would be sent" } else { "sent" },
     ));
     if args.dry_run {

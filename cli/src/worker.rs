@@ -20,29 +20,15 @@ pub fn retry_delay(receive_count: u32) -> i64 {
 /// What happened to the messages of one or more batches.
 #[derive(Debug, Clone, Default)]
 pub struct Totals {
-    pub messages: usize,
+    /// The consumer's own counters, summed over the batches.
+    pub consumed: ConsumeStats,
+    /// How the messages were settled on the local queue.
     pub acked: usize,
     pub retried: usize,
     pub dead: usize,
-    pub duplicates: usize,
-    pub contacts_synced: usize,
-    pub contacts_skipped_no_email: usize,
-    pub contacts_failed: usize,
-    pub events_sent: usize,
     /// Set when Stripe or Brevo refused the key (401): retrying cannot help
     /// until the operator fixes it, so `sync` stops instead.
     pub key_refused: Option<String>,
-}
-
-impl Totals {
-    fn add(&mut self, s: &ConsumeStats) {
-        self.messages += s.messages;
-        self.duplicates += s.duplicates;
-        self.contacts_synced += s.contacts_synced;
-        self.contacts_skipped_no_email += s.contacts_skipped_no_email;
-        self.contacts_failed += s.contacts_failed;
-        self.events_sent += s.events_sent;
-    }
 }
 
 /// Consumes one batch and settles every message.
@@ -55,7 +41,7 @@ pub async fn run_batch(
     let batch: Vec<_> = deliveries.iter().map(|d| d.inbound.clone()).collect();
     let span = tracing::info_span!("batch", messages = batch.len());
     let report = consumer.consume(&batch).instrument(span).await;
-    totals.add(&report.stats);
+    totals.consumed += &report.stats;
     for (d, (_, outcome)) in deliveries.iter().zip(&report.outcomes) {
         match outcome {
             Outcome::Retry(reason) => {

@@ -189,19 +189,6 @@ fn generate_events(stripe: &StripeSandbox, customers: &[CustomerData]) -> (Vec<S
     (bodies, mix.into_iter().collect())
 }
 
-fn add(total: &mut ConsumeStats, s: &ConsumeStats) {
-    total.messages += s.messages;
-    total.duplicates += s.duplicates;
-    total.customers_reloaded += s.customers_reloaded;
-    total.contacts_synced += s.contacts_synced;
-    total.contacts_skipped_no_email += s.contacts_skipped_no_email;
-    total.contacts_failed += s.contacts_failed;
-    total.events_sent += s.events_sent;
-    total.events_too_old += s.events_too_old;
-    total.retries += s.retries;
-    total.dead += s.dead;
-}
-
 struct RunFigures {
     brevo_requests: u64,
     brevo_by_family: String,
@@ -230,7 +217,7 @@ async fn run(
         let report = c.consume(chunk).await;
         batch_times.push(bt.elapsed());
         not_done += report.outcomes.iter().filter(|(_, o)| *o != Outcome::Done).count();
-        add(&mut total, &report.stats);
+        total += &report.stats;
     }
     let wall = t.elapsed();
     let counts = brevo.request_counts();

@@ -91,6 +91,22 @@ pub struct ConsumeStats {
     pub dead: usize,
 }
 
+impl std::ops::AddAssign<&ConsumeStats> for ConsumeStats {
+    /// Sums batches (the CLI's totals, the benches).
+    fn add_assign(&mut self, s: &ConsumeStats) {
+        self.messages += s.messages;
+        self.duplicates += s.duplicates;
+        self.customers_reloaded += s.customers_reloaded;
+        self.contacts_synced += s.contacts_synced;
+        self.contacts_skipped_no_email += s.contacts_skipped_no_email;
+        self.contacts_failed += s.contacts_failed;
+        self.events_sent += s.events_sent;
+        self.events_too_old += s.events_too_old;
+        self.retries += s.retries;
+        self.dead += s.dead;
+    }
+}
+
 impl ConsumeStats {
     /// One `batch done` log line with every counter.
     pub fn log(&self) {
@@ -715,4 +731,41 @@ fn order_of(event_type: &str, object_json: &str) -> Option<crate::domain::brevo:
         amount: crate::domain::money::minor_to_major(minor, &p.currency),
         email: String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_add_up_field_by_field() {
+        let one = ConsumeStats {
+            messages: 1,
+            duplicates: 2,
+            customers_reloaded: 3,
+            contacts_synced: 4,
+            contacts_skipped_no_email: 5,
+            contacts_failed: 6,
+            events_sent: 7,
+            events_too_old: 8,
+            retries: 9,
+            dead: 10,
+        };
+        let mut total = ConsumeStats::default();
+        total += &one;
+        total += &one;
+        let doubled = ConsumeStats {
+            messages: 2,
+            duplicates: 4,
+            customers_reloaded: 6,
+            contacts_synced: 8,
+            contacts_skipped_no_email: 10,
+            contacts_failed: 12,
+            events_sent: 14,
+            events_too_old: 16,
+            retries: 18,
+            dead: 20,
+        };
+        assert_eq!(total, doubled);
+    }
 }
