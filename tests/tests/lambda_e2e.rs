@@ -77,17 +77,44 @@ fn venv_bin(tool: &str) -> PathBuf {
 ///
 /// `cargo test --workspace --no-run` is the build nextest itself runs (each
 /// function crate has an integration test, so its binary is part of it): under
-/// `scripts/test` it is a no-op. A `cargo build -p …` here would resolve
-/// features without the workspace's dev-dependencies and compile a second
-/// copy of every dependency.
+/// `scripts/test` it must be a no-op, because other tests are running from the
+/// binaries it would rewrite. Two things keep it one:
+/// - the variables cargo and nextest set for a test process (`CARGO_MANIFEST_DIR`,
+///   `CARGO_PKG_*`, `NEXTEST_*`, …) are removed: build scripts watch some of
+///   them (ring's reruns on `CARGO_MANIFEST_DIR`), and a rerun rebuilds the
+///   whole tree mid-run;
+/// - a build that rewrites this very test binary fails the test by name.
+///
+/// A `cargo build -p …` here would resolve features without the workspace's
+/// dev-dependencies and compile a second copy of every dependency.
 fn function_binaries() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .current_dir(root())
-        .args(["test", "--workspace", "--no-run", "--quiet"])
-        .status()
-        .expect("cargo build runs");
-    assert!(status.success(), "cargo build of the function binaries failed");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root()).args(["test", "--workspace", "--no-run"]);
+    let injected = |k: &str| {
+        k.starts_with("NEXTEST")
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_EXE_")
+            || matches!(k, "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE")
+            || matches!(k, "CARGO_TARGET_TMPDIR" | "OUT_DIR" | "RUST_RECURSION_COUNT")
+    };
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(injected) {
+            cmd.env_remove(&k);
+        }
+    }
+    let me = std::env::current_exe().expect("test binary path");
+    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let before = stamp(&me);
+    let out = cmd.output().expect("cargo runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cargo build of the function binaries failed:\n{log}");
+    assert_eq!(
+        stamp(&me),
+        before,
+        "the in-test build rewrote the running test binary (and so the binaries other tests are running): \
+         an environment variable that a build script watches differs from the outer build's\n{log}"
+    );
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
     target.join("debug")
 }
