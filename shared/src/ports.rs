@@ -172,21 +172,77 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
     }
 }
 
-/// A vendor API failure reduced to what the use cases decide on.
+/// Which vendor a [`RemoteError`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Vendor {
+    Stripe,
+    Brevo,
+}
+
+impl Vendor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stripe => "stripe",
+            Self::Brevo => "brevo",
+        }
+    }
+}
+
+/// What went wrong, as the use cases decide on it (never on the text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemoteErrorKind {
+    /// 401: the key is wrong, expired or revoked. Retrying cannot help until
+    /// the operator fixes the key.
+    Unauthorized,
+    /// 403: the key lacks a permission, or a feature is not enabled.
+    Forbidden,
+    /// 404: the object or list does not exist.
+    NotFound,
+    /// 400 and other 4xx: the request itself was refused (a bug, or data the
+    /// vendor will not take).
+    Rejected,
+    /// 429 still answered after the client's own retries.
+    RateLimited,
+    /// 5xx, timeouts, transport errors, unreadable answers: may work later.
+    Unavailable,
+}
+
+impl RemoteErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Rejected => "rejected",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// True when the same request may succeed later without anyone acting.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::RateLimited | Self::Unavailable)
+    }
+}
+
+/// A vendor API failure reduced to what the use cases decide on: the vendor,
+/// the kind, and a message for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RemoteError {
-    pub retryable: bool,
+    pub vendor: Vendor,
+    pub kind: RemoteErrorKind,
     /// Safe to log: never a key, a body or a raw e-mail address.
     pub message: String,
 }
 
 impl RemoteError {
-    pub fn retryable(message: impl Into<String>) -> Self {
-        Self { retryable: true, message: message.into() }
+    pub fn new(vendor: Vendor, kind: RemoteErrorKind, message: impl Into<String>) -> Self {
+        Self { vendor, kind, message: message.into() }
     }
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Self { retryable: false, message: message.into() }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
     }
 }
 

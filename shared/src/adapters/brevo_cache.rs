@@ -147,7 +147,11 @@ mod tests {
         }
         async fn upsert_contact(&self, _: &ContactUpdate) -> Result<(), RemoteError> {
             if self.fail.load(Ordering::SeqCst) {
-                return Err(RemoteError::retryable("down"));
+                return Err(RemoteError::new(
+                    crate::ports::Vendor::Brevo,
+                    crate::ports::RemoteErrorKind::Unavailable,
+                    "down",
+                ));
             }
             self.upserts.fetch_add(1, Ordering::SeqCst);
             Ok(())

@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 
 use super::rate_limit::{clamp_duration, Backoff, TokenBucket, WaitStats};
 use crate::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate};
-use crate::ports::{BrevoApi, RemoteError};
+use crate::ports::{BrevoApi, RemoteError, RemoteErrorKind, Vendor};
 use crate::telemetry::redact_email;
 
 /// Brevo's standard attribute for the mobile number (E.164).
@@ -179,7 +179,20 @@ pub enum BrevoError {
 impl BrevoError {
     /// True when the same request may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Server(_) | Self::Timeout(_) | Self::Transport(_))
+        self.kind().is_retryable()
+    }
+
+    /// The kind the use cases decide on.
+    pub fn kind(&self) -> RemoteErrorKind {
+        match self {
+            Self::Unauthorized { .. } => RemoteErrorKind::Unauthorized,
+            Self::Forbidden { .. } => RemoteErrorKind::Forbidden,
+            Self::NotFound { .. } => RemoteErrorKind::NotFound,
+            // An answer we cannot read will not read better on a retry.
+            Self::BadRequest { .. } | Self::Decode(_) => RemoteErrorKind::Rejected,
+            Self::RateLimited { .. } => RemoteErrorKind::RateLimited,
+            Self::Server(_) | Self::Timeout(_) | Self::Transport(_) => RemoteErrorKind::Unavailable,
+        }
     }
 
     /// Brevo's error code for 4xx answers (`invalid_parameter`, …).
@@ -932,7 +945,7 @@ impl BrevoClient {
 impl From<BrevoError> for RemoteError {
     fn from(e: BrevoError) -> Self {
         // BrevoError texts hold no key and only redacted e-mails.
-        Self { retryable: e.is_retryable(), message: e.to_string() }
+        Self::new(Vendor::Brevo, e.kind(), e.to_string())
     }
 }
 
@@ -977,7 +990,8 @@ impl BrevoApi for BrevoClient {
         let mut per_event: Vec<Option<RemoteError>> = vec![None; events.len()];
         for f in out.failed {
             if let Some(slot) = per_event.get_mut(f.index) {
-                *slot = Some(RemoteError { retryable: f.retryable, message: f.message });
+                let kind = if f.retryable { RemoteErrorKind::Unavailable } else { RemoteErrorKind::Rejected };
+                *slot = Some(RemoteError::new(Vendor::Brevo, kind, f.message));
             }
         }
         Ok(per_event)
@@ -1624,9 +1638,9 @@ mod tests {
         let per_event = api.send_events(&events).await.unwrap();
         assert_eq!(per_event.len(), 3);
         assert!(per_event[0].is_none() && per_event[1].is_none());
-        assert_eq!(per_event[2].as_ref().map(|e| e.retryable), Some(false));
+        assert_eq!(per_event[2].as_ref().map(|e| e.is_retryable()), Some(false));
         let err = api.upsert_contact(&contact("jane@example.com")).await.unwrap_err();
-        assert!(err.retryable);
+        assert!(err.is_retryable());
         assert!(!err.message.contains("jane@example.com"));
     }
 

@@ -90,9 +90,23 @@ pub enum StripeError {
 }
 
 impl StripeError {
+    /// The kind the use cases decide on.
+    pub fn kind(&self) -> crate::ports::RemoteErrorKind {
+        use crate::ports::RemoteErrorKind as K;
+        match self {
+            Self::Unauthorized => K::Unauthorized,
+            Self::PermissionDenied { .. } => K::Forbidden,
+            Self::NotFound { .. } => K::NotFound,
+            // An answer we cannot read will not read better on a retry.
+            Self::InvalidRequest { .. } | Self::Config(_) | Self::Decode(_) => K::Rejected,
+            Self::RateLimited => K::RateLimited,
+            Self::Conflict { .. } | Self::Server(_) | Self::Timeout | Self::Transport(_) => K::Unavailable,
+        }
+    }
+
     /// True when the same request may succeed later (throttling, outages).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RateLimited | Self::Server(_) | Self::Timeout | Self::Transport(_) | Self::Conflict { .. })
+        self.kind().is_retryable()
     }
 }
 

@@ -10,11 +10,13 @@ use async_trait::async_trait;
 
 use crate::adapters::stripe_http::{StripeClient, StripeError};
 use crate::domain::stripe::{Charge, Customer, Expandable, Product, Subscription};
-use crate::ports::{CustomerState, FeedError, FeedPage, FeedUsage, Position, RemoteError, StripeApi, StripeFeed};
+use crate::ports::{
+    CustomerState, FeedError, FeedPage, FeedUsage, Position, RemoteError, StripeApi, StripeFeed, Vendor,
+};
 
 impl From<StripeError> for RemoteError {
     fn from(e: StripeError) -> Self {
-        RemoteError { retryable: e.is_retryable(), message: e.to_string() }
+        RemoteError::new(Vendor::Stripe, e.kind(), e.to_string())
     }
 }
 

@@ -317,7 +317,7 @@ where
         for (cid, res) in &states {
             match res {
                 Err(e) => {
-                    tracing::warn!(customer = %cid, retryable = e.retryable, cause = %e, "could not reload customer from Stripe");
+                    tracing::warn!(customer = %cid, retryable = e.is_retryable(), cause = %e, "could not reload customer from Stripe");
                     customer_failed.insert(cid.clone(), e.clone());
                 }
                 Ok(state) => match &state.customer {
@@ -377,7 +377,7 @@ where
                 Ok(()) => stats.contacts_synced += 1,
                 Err(e) => {
                     stats.contacts_failed += 1;
-                    tracing::warn!(customer = %cid, retryable = e.retryable, cause = %e, "Brevo refused the contact");
+                    tracing::warn!(customer = %cid, retryable = e.is_retryable(), cause = %e, "Brevo refused the contact");
                     customer_failed.insert(cid, e);
                 }
             }
@@ -496,7 +496,7 @@ where
                 let failure = w.customers.iter().find_map(|c| customer_failed.get(c)).or_else(|| event_failed.get(&i));
                 outcomes[i] = Some(match failure {
                     None => Outcome::Done,
-                    Some(e) if e.retryable => Outcome::Retry(e.message.clone()),
+                    Some(e) if e.is_retryable() => Outcome::Retry(e.message.clone()),
                     // A permanent Stripe/Brevo refusal (e.g. a missing permission)
                     // may succeed once the operator fixes it: retry, then DLQ by redrive.
                     Some(e) => Outcome::Retry(format!("permanent: {}", e.message)),

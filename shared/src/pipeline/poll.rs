@@ -48,7 +48,8 @@ use serde_json::value::RawValue;
 
 use crate::pipeline::consume::{Snapshot, SNAPSHOT_OBJECT};
 use crate::ports::{
-    Clock, CursorRecord, CursorStore, EventQueue, QueueError, QueueMessage, RemoteError, Source, StoreError, SyncMode,
+    Clock, CursorRecord, CursorStore, EventQueue, QueueError, QueueMessage, RemoteError, RemoteErrorKind, Source,
+    StoreError, SyncMode, Vendor,
 };
 use crate::settings::{Settings, SyncSettings};
 
@@ -703,7 +704,7 @@ where
                 rec.last_error = None;
             }
             Err(StepError::Stripe(e)) => {
-                tracing::error!(resource = spec.name, cause = %e, retryable = e.retryable, "poller could not read Stripe");
+                tracing::error!(resource = spec.name, cause = %e, retryable = e.is_retryable(), kind = e.kind.as_str(), "poller could not read Stripe");
                 rec.last_error = Some(e.message.clone());
                 rep.error = Some(e.message);
             }
@@ -784,7 +785,11 @@ where
                 }
                 Err(FeedError::CursorGone) => {
                     self.flush(rec, &mut buffer, cursor.clone(), &mut pending_pages, &mut pending_objects, rep).await?;
-                    return Err(StepError::Stripe(RemoteError::retryable("backfill cursor object vanished twice")));
+                    return Err(StepError::Stripe(RemoteError::new(
+                        Vendor::Stripe,
+                        RemoteErrorKind::Unavailable,
+                        "backfill cursor object vanished twice",
+                    )));
                 }
                 Err(FeedError::Remote(e)) => {
                     self.flush(rec, &mut buffer, cursor.clone(), &mut pending_pages, &mut pending_objects, rep).await?;
@@ -998,7 +1003,11 @@ where
                 let page = match self.stripe.page("/v1/events", &params, position).await {
                     Ok(p) => p,
                     Err(FeedError::CursorGone) => {
-                        return Err(StepError::Stripe(RemoteError::retryable("events page cursor vanished")))
+                        return Err(StepError::Stripe(RemoteError::new(
+                            Vendor::Stripe,
+                            RemoteErrorKind::Unavailable,
+                            "events page cursor vanished",
+                        )))
                     }
                     Err(FeedError::Remote(e)) => return Err(StepError::Stripe(e)),
                 };
@@ -1144,7 +1153,11 @@ mod tests {
             self.log.lock().unwrap().push(path.to_owned());
             if self.fail_next.load(Ordering::SeqCst) > 0 {
                 self.fail_next.fetch_sub(1, Ordering::SeqCst);
-                return Err(FeedError::Remote(RemoteError::retryable("Stripe server error (HTTP 500)")));
+                return Err(FeedError::Remote(RemoteError::new(
+                    Vendor::Stripe,
+                    RemoteErrorKind::Unavailable,
+                    "Stripe server error (HTTP 500)",
+                )));
             }
             let gte: Option<i64> = params.iter().find(|(k, _)| *k == "created[gte]").and_then(|(_, v)| v.parse().ok());
             let types: Vec<&str> = params.iter().filter(|(k, _)| *k == "types[]").map(|(_, v)| v.as_str()).collect();
