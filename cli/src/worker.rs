@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use shared::pipeline::consume::{ConsumeStats, Outcome};
+use shared::ports::Vendor;
 use tracing::Instrument;
 
 use crate::backend::{AppConsumer, Delivery, WorkQueue};
@@ -44,9 +45,9 @@ pub async fn run_batch(
     totals.consumed += &report.stats;
     for (d, (_, outcome)) in deliveries.iter().zip(&report.outcomes) {
         match outcome {
-            Outcome::Retry(reason) => {
-                if reason.contains("API key is invalid") {
-                    totals.key_refused = Some(key_hint(reason));
+            Outcome::Retry(retry) => {
+                if let Some(vendor) = retry.key_refused() {
+                    totals.key_refused = Some(key_hint(vendor));
                 }
                 totals.retried += 1;
                 queue.retry_later(d, retry_delay(d.inbound.receive_count)).await?;
@@ -67,11 +68,10 @@ pub async fn run_batch(
 }
 
 /// What to tell the operator about a refused key (never the key itself).
-fn key_hint(reason: &str) -> String {
-    if reason.contains("Brevo") {
-        "Brevo API key is invalid (401 Unauthorized): check BREVO_API_KEY".to_owned()
-    } else {
-        "Stripe API key is invalid (401 Unauthorized): check STRIPE_SECRET_KEY".to_owned()
+fn key_hint(vendor: Vendor) -> String {
+    match vendor {
+        Vendor::Brevo => "Brevo API key is invalid (401 Unauthorized): check BREVO_API_KEY".to_owned(),
+        Vendor::Stripe => "Stripe API key is invalid (401 Unauthorized): check STRIPE_SECRET_KEY".to_owned(),
     }
 }
 

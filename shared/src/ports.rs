@@ -272,6 +272,22 @@ pub trait StripeApi: Send + Sync {
     async fn customers_of(&self, price_id: Option<&str>, product_id: Option<&str>) -> Result<Vec<String>, RemoteError>;
 }
 
+#[async_trait]
+impl<T: StripeApi + ?Sized> StripeApi for std::sync::Arc<T> {
+    fn is_live(&self) -> bool {
+        (**self).is_live()
+    }
+    async fn customer_state(&self, customer_id: &str) -> Result<CustomerState, RemoteError> {
+        (**self).customer_state(customer_id).await
+    }
+    async fn charge_customer(&self, charge_id: &str) -> Result<Option<String>, RemoteError> {
+        (**self).charge_customer(charge_id).await
+    }
+    async fn customers_of(&self, price_id: Option<&str>, product_id: Option<&str>) -> Result<Vec<String>, RemoteError> {
+        (**self).customers_of(price_id, product_id).await
+    }
+}
+
 /// The Brevo writes the consumer needs.
 #[async_trait]
 pub trait BrevoApi: Send + Sync {
@@ -298,6 +314,38 @@ pub trait BrevoApi: Send + Sync {
     ) -> Result<Vec<Option<RemoteError>>, RemoteError>;
     /// eCommerce order upsert (optional feature).
     async fn upsert_order(&self, order: &crate::domain::brevo::BrevoOrder) -> Result<(), RemoteError>;
+}
+
+#[async_trait]
+impl<T: BrevoApi + ?Sized> BrevoApi for std::sync::Arc<T> {
+    async fn ensure_attributes(
+        &self,
+        types: &std::collections::BTreeMap<String, crate::domain::brevo::AttributeType>,
+    ) -> Result<(), RemoteError> {
+        (**self).ensure_attributes(types).await
+    }
+    async fn upsert_contact(&self, contact: &crate::domain::brevo::ContactUpdate) -> Result<(), RemoteError> {
+        (**self).upsert_contact(contact).await
+    }
+    async fn import_contacts(
+        &self,
+        contacts: &[crate::domain::brevo::ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<(), RemoteError> {
+        (**self).import_contacts(contacts, list_ids).await
+    }
+    async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {
+        (**self).remove_from_list(list_id, emails).await
+    }
+    async fn send_events(
+        &self,
+        events: &[crate::domain::brevo::BrevoEvent],
+    ) -> Result<Vec<Option<RemoteError>>, RemoteError> {
+        (**self).send_events(events).await
+    }
+    async fn upsert_order(&self, order: &crate::domain::brevo::BrevoOrder) -> Result<(), RemoteError> {
+        (**self).upsert_order(order).await
+    }
 }
 
 /// Where permanently failing messages go (the DLQ), so they are kept for

@@ -1,5 +1,11 @@
-//! In-memory fakes of the ports, for unit tests of the core only. The tests of
-//! the real pipeline use moto (SQS, DynamoDB), SQLite and the sandbox servers.
+//! In-memory fakes of the ports, for unit tests of the core only (and the
+//! CLI's dry run). The tests of the real pipeline use moto (SQS, DynamoDB),
+//! SQLite and the sandbox servers. The vendor fakes ([`MemoryStripe`],
+//! [`MemoryBrevo`]) are in `vendors.rs`.
+
+mod vendors;
+
+pub use vendors::{BrevoOp, BrevoRecord, MemoryBrevo, MemoryStripe};
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -163,5 +169,39 @@ impl crate::ports::CursorStore for MemoryCursors {
     }
     async fn contact_counts(&self) -> Result<crate::ports::ContactCounts, crate::ports::StoreError> {
         Ok(*self.counts.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A dead-letter queue that keeps what it was given; can be switched "down".
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    /// (body, event id, reason) of each message dead-lettered.
+    letters: Mutex<Vec<(String, Option<String>, String)>>,
+    down: AtomicBool,
+}
+
+impl MemoryDeadLetters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn letters(&self) -> Vec<(String, Option<String>, String)> {
+        self.letters.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::DeadLetters for MemoryDeadLetters {
+    async fn dead_letter(&self, body: &str, event_id: Option<&str>, reason: &str) -> Result<(), QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("memory dead-letter queue is down".into()));
+        }
+        let letter = (body.to_owned(), event_id.map(str::to_owned), reason.to_owned());
+        self.letters.lock().unwrap_or_else(|p| p.into_inner()).push(letter);
+        Ok(())
     }
 }

@@ -1,0 +1,182 @@
+//! Step 4: contacts. Computes each reloaded customer's metrics and contact,
+//! makes sure the attributes exist, pushes the contacts (one upsert each
+//! below the import threshold, asynchronous imports above it, then list
+//! removals), and takes deleted customers out of the managed lists.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use futures::stream::{self, StreamExt};
+
+use super::item::Batch;
+use super::reload::States;
+use super::Consumer;
+use crate::domain::brevo::ContactUpdate;
+use crate::domain::mapping::{self, ContactOutcome};
+use crate::domain::metrics::compute_metrics;
+use crate::ports::{BrevoApi, RemoteError};
+
+type Pushed = Vec<(String, Result<(), RemoteError>)>;
+
+impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
+    /// Metrics and contact of every reloaded customer (or why there is none).
+    pub(super) fn map_contacts(&self, batch: &mut Batch<'_>, states: States) {
+        let settings = &self.settings.stripe;
+        let out = &mut batch.customers;
+        for (cid, res) in states {
+            let state = match res {
+                Err(e) => {
+                    tracing::warn!(customer = %cid, retryable = e.is_retryable(), kind = e.kind.as_str(), cause = %e, "could not reload customer from Stripe");
+                    out.failed.insert(cid, e);
+                    continue;
+                }
+                Ok(state) => state,
+            };
+            let Some(customer) = state.customer.as_ref().filter(|c| !c.deleted) else {
+                out.deleted.insert(cid);
+                continue;
+            };
+            let metrics = compute_metrics(&state.charges, &state.subscriptions, &settings.reporting_currency);
+            for ex in &metrics.excluded_charges {
+                tracing::warn!(customer = %cid, charge = %ex.charge_id, reason = %ex.reason, "charge left out of the metrics");
+            }
+            for ex in &metrics.excluded_subscriptions {
+                tracing::warn!(customer = %cid, subscription = %ex.subscription_id, reason = %ex.reason, "subscription left out of mrr");
+            }
+            match mapping::map_contact(customer, &metrics, settings) {
+                ContactOutcome::Contact { update, warnings } => {
+                    for w in warnings {
+                        tracing::warn!(customer = %cid, warning = %w, "contact mapped with a warning");
+                    }
+                    out.email.insert(cid.clone(), update.email.clone());
+                    out.contacts.insert(cid, update);
+                }
+                ContactOutcome::NoEmail => {
+                    batch.stats.contacts_skipped_no_email += 1;
+                    tracing::info!(customer = %cid, "customer has no e-mail: skipped, not sent");
+                }
+                ContactOutcome::Deleted => {
+                    out.deleted.insert(cid);
+                }
+            }
+        }
+    }
+
+    /// Ensures the attributes, then pushes every contact.
+    pub(super) async fn push_contacts(&self, batch: &mut Batch<'_>) {
+        let contacts = std::mem::take(&mut batch.customers.contacts);
+        if contacts.is_empty() {
+            return;
+        }
+        let mut types = BTreeMap::new();
+        for c in contacts.values() {
+            types.extend(c.attribute_types.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        if let Err(e) = self.brevo.ensure_attributes(&types).await {
+            tracing::warn!(cause = %e, "could not ensure Brevo attributes");
+            for cid in contacts.keys() {
+                batch.customers.failed.insert(cid.clone(), e.clone());
+            }
+            return;
+        }
+        for (cid, res) in self.send_contacts(&contacts).await {
+            match res {
+                Ok(()) => batch.stats.contacts_synced += 1,
+                Err(e) => {
+                    batch.stats.contacts_failed += 1;
+                    tracing::warn!(customer = %cid, retryable = e.is_retryable(), kind = e.kind.as_str(), cause = %e, "Brevo refused the contact");
+                    batch.customers.failed.insert(cid, e);
+                }
+            }
+        }
+    }
+
+    /// Upserts one by one below the import threshold, imports above it.
+    async fn send_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>) -> Pushed {
+        let threshold = self.settings.brevo.import_threshold.max(1);
+        if contacts.len() < threshold {
+            return self.upsert_each(contacts.iter()).await;
+        }
+        // Import: one per distinct set of lists; then list removals.
+        let mut groups: BTreeMap<Vec<i64>, Vec<(&String, &ContactUpdate)>> = BTreeMap::new();
+        for (cid, c) in contacts {
+            let mut lists = c.list_ids.clone();
+            lists.sort_unstable();
+            groups.entry(lists).or_default().push((cid, c));
+        }
+        let mut out = Vec::with_capacity(contacts.len());
+        for (lists, members) in groups {
+            if lists.is_empty() {
+                // An import needs at least one list: upsert these one by one.
+                out.extend(self.upsert_each(members.into_iter()).await);
+                continue;
+            }
+            let batch: Vec<ContactUpdate> = members.iter().map(|(_, c)| (*c).clone()).collect();
+            let res = self.brevo.import_contacts(&batch, &lists).await;
+            out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), res.clone())));
+        }
+        let failed = self.unlink_lists(contacts).await;
+        for (cid, res) in out.iter_mut() {
+            if res.is_ok() {
+                if let Some(e) = failed.get(cid.as_str()) {
+                    *res = Err(e.clone());
+                }
+            }
+        }
+        out
+    }
+
+    async fn upsert_each<'a>(&self, contacts: impl Iterator<Item = (&'a String, &'a ContactUpdate)>) -> Pushed {
+        stream::iter(contacts)
+            .map(|(cid, c)| async move { (cid.clone(), self.brevo.upsert_contact(c).await) })
+            .buffer_unordered(self.options.push_concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// The list removals of imported contacts, one call per list; the
+    /// customers whose removal failed.
+    async fn unlink_lists(&self, contacts: &BTreeMap<String, ContactUpdate>) -> HashMap<String, RemoteError> {
+        let mut removals: BTreeMap<i64, Vec<(&String, String)>> = BTreeMap::new();
+        for (cid, c) in contacts {
+            for l in &c.unlink_list_ids {
+                removals.entry(*l).or_default().push((cid, c.email.clone()));
+            }
+        }
+        let mut failed = HashMap::new();
+        for (list, members) in removals {
+            let emails: Vec<String> = members.iter().map(|(_, e)| e.clone()).collect();
+            if let Err(e) = self.brevo.remove_from_list(list, &emails).await {
+                for (cid, _) in members {
+                    failed.insert(cid.clone(), e.clone());
+                }
+            }
+        }
+        failed
+    }
+
+    /// Deleted customers leave the lists the connector manages.
+    pub(super) async fn remove_deleted(&self, batch: &mut Batch<'_>) {
+        let lists = self.settings.stripe.lists.all();
+        if lists.is_empty() {
+            return;
+        }
+        let mut gone: Vec<(String, String)> = Vec::new(); // (customer, e-mail)
+        for (_, w) in batch.active() {
+            let Some(email) = &w.deleted_email else { continue };
+            for c in w.customers.iter().filter(|c| batch.customers.deleted.contains(*c)) {
+                gone.push((c.clone(), email.trim().to_lowercase()));
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        let addrs: Vec<String> = gone.iter().map(|(_, e)| e.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        for list in &lists {
+            if let Err(e) = self.brevo.remove_from_list(*list, &addrs).await {
+                for (c, _) in &gone {
+                    batch.customers.failed.insert(c.clone(), e.clone());
+                }
+            }
+        }
+    }
+}
