@@ -1,0 +1,131 @@
+//! Brevo's endpoint families (rate-limited separately by Brevo) and fault
+//! injection per family: queued faults for the next `n` requests, a seeded
+//! probability per request, and an outage (503 to everything). A fault is
+//! decided before the request is looked at; a 429 carries Brevo's
+//! `x-sib-ratelimit-limit/-remaining/-reset` headers.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use rand::Rng;
+
+use super::http::{error, Answer};
+use super::state::{Shared, State};
+use super::BrevoSandbox;
+
+/// Brevo endpoint families (rate-limited separately by Brevo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// `/v3/contacts*` (contacts, import, lists, attributes).
+    Contacts,
+    /// `/v3/events*`.
+    Events,
+    /// `/v3/orders*`.
+    Orders,
+    /// Everything else (`/v3/account`, unknown paths).
+    Other,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [Family::Contacts, Family::Events, Family::Orders, Family::Other];
+
+    pub fn of(path: &str) -> Self {
+        if path.starts_with("/v3/contacts") {
+            Self::Contacts
+        } else if path.starts_with("/v3/events") {
+            Self::Events
+        } else if path.starts_with("/v3/orders") {
+            Self::Orders
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// An injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with Brevo's rate-limit headers (reset = the options' value).
+    RateLimited,
+    /// This status (500, 502, 503, …) with a JSON error body.
+    Status(u16),
+    /// Answer normally, after this long.
+    Delay(Duration),
+}
+
+/// One family's faults: queued ones first, then the random one.
+#[derive(Debug, Default)]
+pub(super) struct FaultPlan {
+    queued: VecDeque<Fault>,
+    random: Option<(f64, Fault)>,
+}
+
+impl BrevoSandbox {
+    /// The next `n` requests of `family` get `fault`.
+    pub fn fail_next(&self, family: Family, n: usize, fault: Fault) {
+        let mut st = self.shared.lock();
+        let plan = st.faults.entry(family).or_default();
+        plan.queued.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Each request of `family` gets `fault` with this probability (seeded RNG).
+    pub fn fail_randomly(&self, family: Family, probability: f64, fault: Fault) {
+        let p = if probability.is_finite() { probability.clamp(0.0, 1.0) } else { 0.0 };
+        self.shared.lock().faults.entry(family).or_default().random = Some((p, fault));
+    }
+
+    /// While on, every request is answered 503.
+    pub fn set_outage(&self, on: bool) {
+        self.shared.lock().outage = on;
+    }
+
+    /// Removes every injected fault and ends an outage.
+    pub fn reset_faults(&self) {
+        let mut st = self.shared.lock();
+        st.faults.clear();
+        st.outage = false;
+    }
+}
+
+impl State {
+    /// This request's fault: a 503 during an outage, else the family's next one.
+    pub(super) fn fault_for(&mut self, family: Family) -> Option<Fault> {
+        if self.outage {
+            Some(Fault::Status(503))
+        } else {
+            self.next_fault(family)
+        }
+    }
+
+    fn next_fault(&mut self, family: Family) -> Option<Fault> {
+        let plan = self.faults.get_mut(&family)?;
+        if let Some(f) = plan.queued.pop_front() {
+            return Some(f);
+        }
+        let (p, fault) = plan.random?;
+        self.rng.random_bool(p).then_some(fault)
+    }
+}
+
+/// Carries out `fault`: a delay sleeps (outside the lock) and lets the
+/// request be answered normally (`None`); a 429 or another status is the
+/// answer, the 429's rate-limit headers added to `extra`.
+pub(super) async fn apply(fault: Option<Fault>, shared: &Shared, extra: &mut HeaderMap) -> Option<Answer> {
+    match fault {
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Some(Fault::RateLimited) => {
+            let st = shared.lock();
+            let num = |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
+            extra.insert("x-sib-ratelimit-limit", num(st.limit));
+            extra.insert("x-sib-ratelimit-remaining", HeaderValue::from_static("0"));
+            extra.insert("x-sib-ratelimit-reset", num(st.reset_secs));
+            Some(error(429, "too_many_requests", "Too many requests"))
+        }
+        Some(Fault::Status(s)) => Some(error(s, "internal_error", "Internal server error")),
+        None => None,
+    }
+}

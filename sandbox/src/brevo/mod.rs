@@ -1,0 +1,342 @@
+//! A stateful Brevo-like server for the tests, the benchmarks and
+//! `stripe-brevo demo`. It answers the v3 endpoints the connector uses the
+//! way Brevo does (status codes, `{"code","message"}` error bodies,
+//! validation rules) and keeps what it was sent so tests can look:
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `POST /v3/contacts` | 201 `{"id"}` new, 204 updated; 400 unknown attribute, bad e-mail, SMS not E.164, SMS of another contact |
+//! | `POST /v3/contacts/import` | 202 `{"processId"}`, applied at once; unknown attributes and bad values silently ignored |
+//! | `POST /v3/contacts/lists/{id}/contacts/add`, `/remove` | 201 `{"contacts":{"success","failure"}}`; 400 when nothing changes or > 150 e-mails; 404 unknown list |
+//! | `GET /v3/contacts/lists/{id}`, `GET /v3/contacts/lists` | 200 / 404 |
+//! | `GET /v3/contacts/attributes`, `POST /v3/contacts/attributes/normal/{name}` | 200 / 201; 400 "Attribute name must be unique" |
+//! | `POST /v3/events` | 204; 400 bad `event_name` (`[A-Za-z0-9_-]`) or identifiers |
+//! | `POST /v3/events/batch` | 204 all recorded, 207 `{"errors":[{"index","message"}]}` partial, 400 none or > 200 |
+//! | `POST /v3/orders/status` | 204 |
+//! | `GET /v3/account` | 200 |
+//!
+//! Every request needs `api-key` equal to the configured key (else 401
+//! `{"code":"unauthorized","message":"Key not found"}`). Faults can be
+//! injected at run time per endpoint family ([`Family`]): the next `n`
+//! requests, or each request with a probability drawn from a seeded RNG,
+//! answer 429 (with `x-sib-ratelimit-limit/-remaining/-reset`), a 5xx, or
+//! are delayed; [`BrevoSandbox::set_outage`] answers 503 to everything.
+//! Binds 127.0.0.1 on a free port only; stops on drop or
+//! [`BrevoSandbox::shutdown`].
+//!
+//! Layout: this file holds the handle ([`BrevoSandbox`]: start, stop,
+//! restart, set-up and what tests can read) and its options; `state` the
+//! shared state; `http` the handler, the router and the answer helpers;
+//! `faults` the endpoint families and fault injection; `validation` the
+//! value rules shared by several endpoints; one file per endpoint family:
+//! `contacts`, `import`, `lists`, `attributes`, `events`, `orders`, `account`.
+//! (Brevo's lists are not paginated here, so there is no pagination file.)
+
+mod account;
+mod attributes;
+mod contacts;
+mod events;
+mod faults;
+mod http;
+mod import;
+mod lists;
+mod orders;
+mod state;
+#[cfg(test)]
+mod tests;
+mod validation;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use contacts::SandboxContact;
+pub use events::RecordedEvent;
+pub use faults::{Family, Fault};
+pub use import::ImportRecord;
+
+use state::{Shared, State};
+
+/// The key the sandbox accepts unless told otherwise.
+pub const SANDBOX_API_KEY: &str = "xkeysib-sandbox-0000";
+
+/// How the sandbox starts.
+#[derive(Debug, Clone)]
+pub struct BrevoSandboxOptions {
+    pub api_key: String,
+    /// Pre-created lists (id → name).
+    pub lists: BTreeMap<i64, String>,
+    /// Pre-existing contact attributes (name → `text`/`float`/`date`/`boolean`).
+    pub attributes: BTreeMap<String, String>,
+    /// Seed of the RNG behind probabilistic faults.
+    pub seed: u64,
+    /// `x-sib-ratelimit-reset` sent with injected 429s (seconds).
+    pub rate_limit_reset_secs: u64,
+    /// `x-sib-ratelimit-limit` sent with injected 429s.
+    pub rate_limit_limit: u64,
+}
+
+impl Default for BrevoSandboxOptions {
+    /// Key [`SANDBOX_API_KEY`]; lists 20 `all_customers`, 21 `subscribers`,
+    /// 22 `churned` (the default config's ids); Brevo's default attributes
+    /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10.
+    fn default() -> Self {
+        Self {
+            api_key: SANDBOX_API_KEY.to_owned(),
+            lists: [(20, "all_customers"), (21, "subscribers"), (22, "churned")]
+                .into_iter()
+                .map(|(id, n)| (id, n.to_owned()))
+                .collect(),
+            attributes: ["FIRSTNAME", "LASTNAME", "SMS"]
+                .into_iter()
+                .map(|n| (n.to_owned(), "text".to_owned()))
+                .collect(),
+            seed: 42,
+            rate_limit_reset_secs: 1,
+            rate_limit_limit: 10,
+        }
+    }
+}
+
+/// One line of the request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub family: Family,
+}
+
+/// Requests received per family (faulted and refused ones included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FamilyCounts {
+    pub contacts: u64,
+    pub events: u64,
+    pub orders: u64,
+    pub other: u64,
+}
+
+impl FamilyCounts {
+    pub fn get(&self, f: Family) -> u64 {
+        match f {
+            Family::Contacts => self.contacts,
+            Family::Events => self.events,
+            Family::Orders => self.orders,
+            Family::Other => self.other,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.contacts + self.events + self.orders + self.other
+    }
+}
+
+/// A running Brevo-like server on 127.0.0.1.
+pub struct BrevoSandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for BrevoSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrevoSandbox").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl BrevoSandbox {
+    /// Binds 127.0.0.1 on a free port and serves until dropped.
+    pub async fn start(opts: BrevoSandboxOptions) -> std::io::Result<Self> {
+        let attributes = opts.attributes.into_iter().map(|(k, v)| (k.to_uppercase(), v.to_lowercase())).collect();
+        let state = State {
+            api_key: opts.api_key,
+            contacts: BTreeMap::new(),
+            next_contact_id: 1,
+            lists: opts.lists,
+            attributes,
+            events: Vec::new(),
+            orders: BTreeMap::new(),
+            imports: Vec::new(),
+            next_process_id: 1,
+            log: Vec::new(),
+            counts: FamilyCounts::default(),
+            faults: HashMap::new(),
+            outage: false,
+            rng: StdRng::seed_from_u64(opts.seed),
+            reset_secs: opts.rate_limit_reset_secs,
+            limit: opts.rate_limit_limit,
+        };
+        let shared = Arc::new(Shared { state: Mutex::new(state) });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let mut me = Self { addr, shared, stop: None, task: None };
+        me.serve(listener);
+        Ok(me)
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .fallback(http::handle)
+            .with_state(Arc::clone(&self.shared))
+            .layer(DefaultBodyLimit::max(16 * 1024 * 1024));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(e) = server.await {
+                tracing::warn!(error = %e, "Brevo sandbox stopped with an error");
+            }
+        });
+        self.stop = Some(stop);
+        self.task = Some(task);
+    }
+
+    /// Stops serving (the port is closed: connections are refused) and keeps
+    /// every contact, list and event, so [`restart`](Self::restart) brings the
+    /// same Brevo account back: an outage of the real kind, not a 503.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Serves again on the same port with the same state.
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        self.serve(listener);
+        Ok(())
+    }
+
+    /// `http://127.0.0.1:PORT` (the client appends `/v3/...`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn api_key(&self) -> String {
+        self.shared.lock().api_key.clone()
+    }
+
+    /// Stops the server and waits (at most 2 s) for it to finish.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    // ---- state set-up ----
+    // (Fault injection is in `faults`.)
+
+    pub fn add_list(&self, id: i64, name: &str) {
+        self.shared.lock().lists.insert(id, name.to_owned());
+    }
+
+    pub fn add_attribute(&self, name: &str, attribute_type: &str) {
+        self.shared.lock().attributes.insert(name.to_uppercase(), attribute_type.to_lowercase());
+    }
+
+    /// Creates or replaces a contact directly (no validation).
+    pub fn seed_contact(&self, email: &str, attributes: BTreeMap<String, Value>, list_ids: &[i64]) {
+        let mut st = self.shared.lock();
+        let key = email.trim().to_lowercase();
+        let id = st.contacts.get(&key).map(|c| c.id).unwrap_or_else(|| {
+            st.next_contact_id += 1;
+            st.next_contact_id - 1
+        });
+        let attributes = attributes.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
+        st.contacts.insert(
+            key.clone(),
+            SandboxContact { id, email: key, attributes, list_ids: list_ids.iter().copied().collect() },
+        );
+    }
+
+    // ---- accessors ----
+
+    pub fn contact(&self, email: &str) -> Option<SandboxContact> {
+        self.shared.lock().contacts.get(&email.trim().to_lowercase()).cloned()
+    }
+
+    pub fn contacts(&self) -> Vec<SandboxContact> {
+        self.shared.lock().contacts.values().cloned().collect()
+    }
+
+    pub fn events(&self) -> Vec<RecordedEvent> {
+        self.shared.lock().events.clone()
+    }
+
+    pub fn events_for(&self, email: &str) -> Vec<RecordedEvent> {
+        let key = email.trim().to_lowercase();
+        self.shared.lock().events.iter().filter(|e| e.email.as_deref() == Some(key.as_str())).cloned().collect()
+    }
+
+    /// The lists a contact is in (empty when unknown).
+    pub fn lists_of(&self, email: &str) -> Vec<i64> {
+        self.contact(email).map(|c| c.list_ids.into_iter().collect()).unwrap_or_default()
+    }
+
+    pub fn lists(&self) -> BTreeMap<i64, String> {
+        self.shared.lock().lists.clone()
+    }
+
+    /// Attribute name → type.
+    pub fn attributes(&self) -> BTreeMap<String, String> {
+        self.shared.lock().attributes.clone()
+    }
+
+    /// Orders by id, as last posted.
+    pub fn orders(&self) -> BTreeMap<String, Value> {
+        self.shared.lock().orders.clone()
+    }
+
+    pub fn imports(&self) -> Vec<ImportRecord> {
+        self.shared.lock().imports.clone()
+    }
+
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.lock().log.clone()
+    }
+
+    pub fn clear_request_log(&self) {
+        let mut st = self.shared.lock();
+        st.log.clear();
+        st.counts = FamilyCounts::default();
+    }
+
+    pub fn request_counts(&self) -> FamilyCounts {
+        self.shared.lock().counts
+    }
+
+    pub fn requests(&self, family: Family) -> u64 {
+        self.request_counts().get(family)
+    }
+}
+
+impl Drop for BrevoSandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

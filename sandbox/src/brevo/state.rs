@@ -1,0 +1,62 @@
+//! The Brevo sandbox's shared state: the account (contacts, lists,
+//! attributes), what it was sent (events, orders, imports), the request log
+//! and counters, and the fault plans, behind one mutex ([`Shared`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use rand::rngs::StdRng;
+use serde_json::Value;
+
+use super::contacts::SandboxContact;
+use super::events::RecordedEvent;
+use super::faults::{Family, FaultPlan};
+use super::import::ImportRecord;
+use super::{FamilyCounts, LoggedRequest};
+
+#[derive(Debug)]
+pub(super) struct State {
+    pub(super) api_key: String,
+    /// By lower-cased e-mail.
+    pub(super) contacts: BTreeMap<String, SandboxContact>,
+    pub(super) next_contact_id: i64,
+    pub(super) lists: BTreeMap<i64, String>,
+    /// Upper-cased name → lower-cased type.
+    pub(super) attributes: BTreeMap<String, String>,
+    pub(super) events: Vec<RecordedEvent>,
+    pub(super) orders: BTreeMap<String, Value>,
+    pub(super) imports: Vec<ImportRecord>,
+    pub(super) next_process_id: i64,
+    pub(super) log: Vec<LoggedRequest>,
+    pub(super) counts: FamilyCounts,
+    pub(super) faults: HashMap<Family, FaultPlan>,
+    pub(super) outage: bool,
+    pub(super) rng: StdRng,
+    /// `x-sib-ratelimit-reset` of injected 429s.
+    pub(super) reset_secs: u64,
+    /// `x-sib-ratelimit-limit` of injected 429s.
+    pub(super) limit: u64,
+}
+
+impl State {
+    pub(super) fn counts_mut(&mut self, f: Family) -> &mut u64 {
+        match f {
+            Family::Contacts => &mut self.counts.contacts,
+            Family::Events => &mut self.counts.events,
+            Family::Orders => &mut self.counts.orders,
+            Family::Other => &mut self.counts.other,
+        }
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent between statements, so a panic in a
+        // test holding the lock does not make it unusable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

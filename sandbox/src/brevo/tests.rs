@@ -1,0 +1,281 @@
+//! Unit tests of the Brevo sandbox, through HTTP like its clients.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use serde_json::{json, Value};
+
+use super::*;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    fn new(sb: &BrevoSandbox) -> Self {
+        Self { http: reqwest::Client::new(), base: sb.base_url(), key: sb.api_key() }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, HeaderMap, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path)).header("api-key", &self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        (status, headers, v)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (s, _, v) = self.send(reqwest::Method::POST, path, Some(body)).await;
+        (s, v)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, _, v) = self.send(reqwest::Method::GET, path, None).await;
+        (s, v)
+    }
+}
+
+async fn sandbox() -> BrevoSandbox {
+    BrevoSandbox::start(BrevoSandboxOptions::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn binds_to_localhost_only_and_refuses_a_wrong_key() {
+    let sb = sandbox().await;
+    assert!(sb.addr().ip().is_loopback());
+    let mut c = Client::new(&sb);
+    c.key = "wrong".into();
+    let (s, v) = c.get("/v3/account").await;
+    assert_eq!(s, 401);
+    assert_eq!(v, json!({"code": "unauthorized", "message": "Key not found"}));
+    let resp = reqwest::get(format!("{}/v3/account", sb.base_url())).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "a missing key is refused too");
+    assert_eq!(Client::new(&sb).get("/v3/account").await.0, 200);
+    let log = sb.request_log();
+    assert_eq!(log.iter().map(|l| l.status).collect::<Vec<_>>(), vec![401, 401, 200]);
+    assert_eq!(sb.requests(Family::Other), 3);
+}
+
+#[tokio::test]
+async fn upserts_contacts_with_lists_and_validates_like_brevo() {
+    let sb = sandbox().await;
+    sb.add_attribute("TOTAL_SPENT", "float");
+    let c = Client::new(&sb);
+    let (s, v) = c
+        .post("/v3/contacts", json!({"email": "Jane@Example.com", "attributes": {"FIRSTNAME": "Jane", "TOTAL_SPENT": 12.5}, "listIds": [20, 21], "updateEnabled": true}))
+        .await;
+    assert_eq!(s, 201);
+    assert!(v["id"].is_i64());
+    let (s, _) = c
+        .post(
+            "/v3/contacts",
+            json!({"email": "jane@example.com", "listIds": [22], "unlinkListIds": [21], "updateEnabled": true}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(sb.lists_of("jane@example.com"), vec![20, 22]);
+    assert_eq!(sb.contact("JANE@example.com").unwrap().attributes["TOTAL_SPENT"], json!(12.5));
+    // Without updateEnabled an existing contact is a duplicate.
+    assert_eq!(c.post("/v3/contacts", json!({"email": "jane@example.com"})).await.0, 400);
+    // Unknown attribute, wrong type, bad e-mail, unknown list.
+    let (s, v) = c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"NOPE": 1}})).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_parameter")));
+    assert_eq!(
+        c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"TOTAL_SPENT": "x"}})).await.0,
+        400
+    );
+    let (s, v) = c.post("/v3/contacts", json!({"email": "not-an-email"})).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_parameter")));
+    assert_eq!(c.post("/v3/contacts", json!({"email": "a@example.com", "listIds": [99]})).await.0, 404);
+    assert_eq!(sb.contacts().len(), 1);
+}
+
+#[tokio::test]
+async fn requires_sms_numbers_in_e164_and_unique() {
+    let sb = sandbox().await;
+    let c = Client::new(&sb);
+    let (s, v) = c
+        .post(
+            "/v3/contacts",
+            json!({"email": "a@example.com", "attributes": {"SMS": "06 12 34 56 78"}, "updateEnabled": true}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(v, json!({"code": "invalid_parameter", "message": "Invalid phone number"}));
+    assert_eq!(c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "+12"}})).await.0, 400);
+    assert_eq!(
+        c.post("/v3/contacts", json!({"email": "a@example.com", "attributes": {"SMS": "+33612345678"}})).await.0,
+        201
+    );
+    let (s, v) = c.post("/v3/contacts", json!({"email": "b@example.com", "attributes": {"SMS": "+33612345678"}})).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("duplicate_parameter")));
+}
+
+#[tokio::test]
+async fn imports_apply_at_once_and_ignore_unknown_attributes() {
+    let sb = sandbox().await;
+    sb.seed_contact("old@example.com", [("FIRSTNAME".to_owned(), json!("Old"))].into(), &[21]);
+    let c = Client::new(&sb);
+    let body = json!({
+        "jsonBody": [
+            {"email": "new@example.com", "attributes": {"FIRSTNAME": "New", "UNKNOWN": 3, "SMS": "bad"}},
+            {"email": "old@example.com", "attributes": {"FIRSTNAME": ""}},
+            {"email": "broken"}
+        ],
+        "listIds": [20], "updateExistingContacts": true, "emptyContactsAttributes": false
+    });
+    let (s, v) = c.post("/v3/contacts/import", body).await;
+    assert_eq!(s, 202);
+    assert_eq!(v["processId"], json!(1));
+    let new = sb.contact("new@example.com").unwrap();
+    assert_eq!(new.attributes, [("FIRSTNAME".to_owned(), json!("New"))].into());
+    assert_eq!(sb.contact("old@example.com").unwrap().attributes["FIRSTNAME"], "Old", "empty values do not erase");
+    assert_eq!(sb.lists_of("old@example.com"), vec![20, 21]);
+    let rec = &sb.imports()[0];
+    assert_eq!((rec.applied, rec.skipped), (2, 1));
+    assert_eq!(c.post("/v3/contacts/import", json!({"jsonBody": []})).await.0, 400, "listIds are mandatory");
+}
+
+#[tokio::test]
+async fn list_changes_follow_brevos_rules() {
+    let sb = sandbox().await;
+    sb.seed_contact("a@example.com", BTreeMap::new(), &[]);
+    sb.seed_contact("b@example.com", BTreeMap::new(), &[20]);
+    let c = Client::new(&sb);
+    let (s, v) =
+        c.post("/v3/contacts/lists/20/contacts/add", json!({"emails": ["a@example.com", "b@example.com"]})).await;
+    assert_eq!(s, 201);
+    assert_eq!(v["contacts"]["success"], json!(["a@example.com"]));
+    assert_eq!(v["contacts"]["failure"], json!(["b@example.com"]));
+    let (s, v) = c.post("/v3/contacts/lists/20/contacts/add", json!({"emails": ["a@example.com"]})).await;
+    assert_eq!(s, 400);
+    assert_eq!(v, json!({"code": "invalid_parameter", "message": "Contact already in list and/or does not exist"}));
+    let many: Vec<String> = (0..151).map(|i| format!("u{i}@example.com")).collect();
+    assert_eq!(c.post("/v3/contacts/lists/20/contacts/add", json!({ "emails": many })).await.0, 400);
+    assert_eq!(c.post("/v3/contacts/lists/99/contacts/add", json!({"emails": ["a@example.com"]})).await.0, 404);
+    assert_eq!(c.post("/v3/contacts/lists/20/contacts/remove", json!({"emails": ["a@example.com"]})).await.0, 201);
+    assert_eq!(c.post("/v3/contacts/lists/20/contacts/remove", json!({"emails": ["a@example.com"]})).await.0, 400);
+    assert_eq!(sb.lists_of("a@example.com"), Vec::<i64>::new());
+    let (s, v) = c.get("/v3/contacts/lists/20").await;
+    assert_eq!((s, v["totalSubscribers"].as_u64()), (200, Some(1)));
+    assert_eq!(c.get("/v3/contacts/lists/99").await.0, 404);
+}
+
+#[tokio::test]
+async fn creates_attributes_once() {
+    let sb = sandbox().await;
+    let c = Client::new(&sb);
+    assert_eq!(c.post("/v3/contacts/attributes/normal/LTV", json!({"type": "float"})).await.0, 201);
+    let (s, v) = c.post("/v3/contacts/attributes/normal/LTV", json!({"type": "float"})).await;
+    assert_eq!((s, v["message"].as_str()), (400, Some("Attribute name must be unique")));
+    let (_, v) = c.get("/v3/contacts/attributes").await;
+    assert!(v["attributes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "LTV", "category": "normal", "type": "float"})));
+}
+
+#[tokio::test]
+async fn validates_and_records_events_single_and_batched() {
+    let sb = sandbox().await;
+    let c = Client::new(&sb);
+    let ev = |name: &str, email: &str| json!({"event_name": name, "identifiers": {"email_id": email}, "event_properties": {"amount": 12.5}});
+    assert_eq!(c.post("/v3/events", ev("stripe_charge_refunded", "A@example.com")).await.0, 204);
+    assert_eq!(c.post("/v3/events", ev("stripe.charge.refunded", "a@example.com")).await.0, 400);
+    let (s, v) = c.post("/v3/events/batch", json!({"events": [ev("ok_1", "a@example.com"), ev("bad name", "a@example.com"), ev("ok_2", "b@example.com")]})).await;
+    assert_eq!(s, 207);
+    assert_eq!(v["errors"][0]["index"], json!(1));
+    let too_many: Vec<Value> = (0..201).map(|_| ev("x", "a@example.com")).collect();
+    assert_eq!(c.post("/v3/events/batch", json!({ "events": too_many })).await.0, 400);
+    let names: Vec<String> = sb.events_for("a@example.com").into_iter().map(|e| e.event_name).collect();
+    assert_eq!(names, vec!["stripe_charge_refunded", "ok_1"]);
+    assert_eq!(sb.events()[0].event_properties["amount"], json!(12.5));
+    assert_eq!(sb.requests(Family::Events), 4);
+}
+
+#[tokio::test]
+async fn records_orders() {
+    let sb = sandbox().await;
+    let c = Client::new(&sb);
+    let order = json!({"id": "in_1", "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+        "status": "completed", "amount": 10.0, "identifiers": {"email_id": "a@example.com"}, "products": []});
+    assert_eq!(c.post("/v3/orders/status", order).await.0, 204);
+    assert_eq!(c.post("/v3/orders/status", json!({"id": "x"})).await.0, 400);
+    assert_eq!(sb.orders()["in_1"]["amount"], json!(10.0));
+}
+
+#[tokio::test]
+async fn injects_rate_limits_errors_delays_and_outages_per_family() {
+    let sb = BrevoSandbox::start(BrevoSandboxOptions { rate_limit_reset_secs: 7, ..Default::default() }).await.unwrap();
+    let c = Client::new(&sb);
+    let ev = json!({"event_name": "e", "identifiers": {"email_id": "a@example.com"}});
+    sb.fail_next(Family::Events, 1, Fault::RateLimited);
+    sb.fail_next(Family::Events, 1, Fault::Status(502));
+    let (s, h, _) = c.send(reqwest::Method::POST, "/v3/events", Some(ev.clone())).await;
+    assert_eq!(s, 429);
+    assert_eq!(h["x-sib-ratelimit-reset"], "7");
+    assert_eq!(h["x-sib-ratelimit-limit"], "10");
+    assert_eq!(h["x-sib-ratelimit-remaining"], "0");
+    assert_eq!(c.post("/v3/events", ev.clone()).await.0, 502);
+    assert_eq!(c.get("/v3/account").await.0, 200, "other families are not affected");
+    assert_eq!(c.post("/v3/events", ev.clone()).await.0, 204);
+    assert_eq!(sb.events().len(), 1, "faulted requests change nothing");
+
+    sb.fail_next(Family::Other, 1, Fault::Delay(Duration::from_millis(120)));
+    let start = std::time::Instant::now();
+    assert_eq!(c.get("/v3/account").await.0, 200);
+    assert!(start.elapsed() >= Duration::from_millis(110));
+
+    sb.set_outage(true);
+    assert_eq!(c.get("/v3/account").await.0, 503);
+    assert_eq!(c.post("/v3/events", ev.clone()).await.0, 503);
+    sb.reset_faults();
+    assert_eq!(c.get("/v3/account").await.0, 200);
+
+    sb.fail_randomly(Family::Contacts, 0.5, Fault::Status(500));
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(c.get("/v3/contacts/attributes").await.0);
+    }
+    let failed = statuses.iter().filter(|s| **s == 500).count();
+    assert!((5..=35).contains(&failed), "about half should fail: {failed}");
+    sb.reset_faults();
+    assert_eq!(c.get("/v3/contacts/attributes").await.0, 200);
+    let counts = sb.request_counts();
+    assert_eq!(counts.get(Family::Contacts), 41);
+    assert_eq!(counts.total(), sb.request_log().len() as u64);
+}
+
+#[tokio::test]
+async fn random_faults_are_reproducible_with_the_same_seed() {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let sb = sandbox().await;
+        sb.fail_randomly(Family::Other, 0.3, Fault::Status(503));
+        let c = Client::new(&sb);
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            statuses.push(c.get("/v3/account").await.0);
+        }
+        runs.push(statuses);
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test]
+async fn shuts_down_on_request() {
+    let sb = sandbox().await;
+    let base = sb.base_url();
+    sb.shutdown().await;
+    assert!(reqwest::get(format!("{base}/v3/account")).await.is_err());
+}
