@@ -430,22 +430,3 @@ fn sync_toggles_map_to_resources() {
     assert_eq!(names(SyncSettings { products: true, ..off }), ["products", "prices"]);
     assert_eq!(names(SyncSettings::default()).len(), 10);
 }
-
-#[test]
-fn requests_parse_from_the_schedule_and_the_override() {
-    let sched: Value = serde_json::from_str(include_str!("../../../../events/schedule/scheduled.json")).unwrap();
-    assert_eq!(PollRequest::from_event(&sched).unwrap(), PollRequest::default());
-    let bf: Value = serde_json::from_str(include_str!("../../../../events/schedule/backfill.json")).unwrap();
-    let r = PollRequest::from_event(&bf).unwrap().backfill.unwrap();
-    assert_eq!(r.since, Some(1_672_531_200));
-    assert_eq!(r.resources.unwrap(), ["customers", "charges", "subscriptions"]);
-    let r =
-        PollRequest::from_event(&json!({"detail": {"mode": "backfill", "resources": ["checkout.sessions"]}})).unwrap();
-    assert_eq!(r.backfill.unwrap().resources.unwrap(), ["checkout_sessions"]);
-    assert!(PollRequest::from_event(&json!({"mode": "backfill", "resources": ["widgets"]}))
-        .unwrap_err()
-        .0
-        .contains("widgets"));
-    assert!(PollRequest::from_event(&json!({"mode": "backfill", "since": "01/01/2023"})).is_err());
-    assert!(PollRequest::from_event(&json!({"mode": "explode"})).is_err());
-}
