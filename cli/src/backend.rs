@@ -345,6 +345,7 @@ pub async fn consumer(
         clock: SystemClock,
         dead_letters: if dry_run { None } else { backend.dead_letters.clone() },
         status: if dry_run { None } else { Some(Arc::clone(&backend.cursors)) },
+        requeue: None,
         settings,
         // A claim must not outlive the message's invisibility: after a crash
         // the redelivered message can then take the stale claim over.

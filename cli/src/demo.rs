@@ -51,6 +51,7 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
         clock: SystemClock,
         dead_letters: None,
         status: None,
+        requeue: None,
         settings: Arc::new(settings),
         options: ConsumeOptions::default(),
     };

@@ -57,7 +57,7 @@ pub async fn run_batch(
                 totals.dead += 1;
                 queue.ack(d).await?;
             }
-            Outcome::Done | Outcome::Duplicate | Outcome::Ignored(_) => {
+            Outcome::Done | Outcome::Duplicate | Outcome::Ignored(_) | Outcome::Deferred(_) => {
                 totals.acked += 1;
                 queue.ack(d).await?;
             }

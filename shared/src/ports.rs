@@ -89,6 +89,15 @@ pub trait EventQueue: Send + Sync {
         }
         Ok(())
     }
+
+    /// Sends a message that becomes visible only after `delay_secs` (SQS
+    /// `DelaySeconds`, at most 900). The default ignores the delay: a queue
+    /// that cannot delay delivers at once, which is still correct, only
+    /// earlier.
+    async fn send_delayed(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), QueueError> {
+        let _ = delay_secs;
+        self.send(message).await
+    }
 }
 
 #[async_trait]
@@ -98,6 +107,9 @@ impl<T: EventQueue + ?Sized> EventQueue for std::sync::Arc<T> {
     }
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError> {
         (**self).send_all(messages).await
+    }
+    async fn send_delayed(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), QueueError> {
+        (**self).send_delayed(message, delay_secs).await
     }
 }
 

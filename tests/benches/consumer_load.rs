@@ -63,6 +63,7 @@ fn consumer(stripe_base: &str, brevo_base: &str, settings: Arc<Settings>) -> Rea
         clock: SystemClock,
         dead_letters: None,
         status: None,
+        requeue: None,
         settings,
         options: ConsumeOptions::default(),
     }

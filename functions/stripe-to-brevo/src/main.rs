@@ -55,6 +55,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             clock: SystemClock,
             dead_letters,
             status,
+            requeue: None,
             settings: settings.clone(),
             // A crashed invocation's claims block redelivery only this long:
             // twice the function's 60 s timeout, well under the visibility timeout.

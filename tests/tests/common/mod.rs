@@ -77,6 +77,7 @@ pub async fn world() -> World {
         clock: SystemClock,
         dead_letters: None,
         status: None,
+        requeue: None,
         settings: Arc::new(settings),
         options: ConsumeOptions::default(),
     };

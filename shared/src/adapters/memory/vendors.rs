@@ -33,6 +33,8 @@ struct StripeData {
 #[derive(Debug, Default)]
 pub struct MemoryStripe {
     live: bool,
+    /// How long each `customer_state` takes (tokio time: tests may pause it).
+    latency: Mutex<std::time::Duration>,
     data: Mutex<StripeData>,
     reloads: AtomicUsize,
 }
@@ -74,6 +76,11 @@ impl MemoryStripe {
         };
     }
 
+    /// Makes every later `customer_state` take `d` (as a real API would).
+    pub fn set_latency(&self, d: std::time::Duration) {
+        *lock(&self.latency) = d;
+    }
+
     /// `customer_state` calls so far.
     pub fn reloads(&self) -> usize {
         self.reloads.load(Ordering::SeqCst)
@@ -88,6 +95,10 @@ impl StripeApi for MemoryStripe {
 
     async fn customer_state(&self, customer_id: &str) -> Result<CustomerState, RemoteError> {
         self.reloads.fetch_add(1, Ordering::SeqCst);
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let d = lock(&self.data);
         if let Some(e) = d.failing.get(customer_id) {
             return Err(e.clone());

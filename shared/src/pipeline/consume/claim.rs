@@ -15,10 +15,28 @@ impl<S, B, I: IdempotencyStore, C> Consumer<S, B, I, C> {
             match self.dedup.claim(&key, now, until, expires).await {
                 Ok(Claim::Acquired) => item.claim = Some(key),
                 Ok(Claim::AlreadyCompleted) => item.finish(Outcome::Duplicate),
-                Ok(Claim::InProgressElsewhere) => item.finish(Outcome::Retry(Retry::new(
-                    RetryCause::InProgressElsewhere,
-                    "being processed by another worker",
-                ))),
+                Ok(Claim::InProgressElsewhere) => {
+                    // Its twin may still fail: a delayed copy comes back after it
+                    // (then a duplicate, or the one that does the work), without
+                    // using up this message's receives.
+                    let outcome = match &self.requeue {
+                        Some(q) => match q.send_delayed(&item.copy(), self.options.twin_delay_secs).await {
+                            Ok(()) => {
+                                batch.stats.requeued += 1;
+                                Outcome::Deferred("twin in progress elsewhere: a delayed copy is queued")
+                            }
+                            Err(e) => Outcome::Retry(Retry::new(
+                                RetryCause::InProgressElsewhere,
+                                format!("being processed by another worker (copy not queued: {e})"),
+                            )),
+                        },
+                        None => Outcome::Retry(Retry::new(
+                            RetryCause::InProgressElsewhere,
+                            "being processed by another worker",
+                        )),
+                    };
+                    item.finish(outcome);
+                }
                 Err(e) => {
                     item.span.in_scope(|| tracing::warn!(key = %key, cause = %e, "idempotency store unavailable"));
                     item.finish(Outcome::Retry(Retry::new(

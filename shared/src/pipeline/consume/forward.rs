@@ -16,7 +16,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         for (i, item) in batch.items.iter().enumerate() {
             let Some(w) = item.active() else { continue };
             let Some(f) = &w.forward else { continue };
-            if batch.customers.failure_of(w).is_some() {
+            if batch.customers.holds_back(w) {
                 continue;
             }
             let _in = item.span.enter();
@@ -74,7 +74,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         }
         for item in &mut batch.items {
             let Some(w) = item.active() else { continue };
-            if batch.customers.failure_of(w).is_some() {
+            if batch.customers.holds_back(w) {
                 continue;
             }
             let Some(order) = &w.order else { continue };

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{BatchReport, ConsumeStats, InboundMessage, Outcome};
 use crate::domain::brevo::{BrevoOrder, ContactUpdate};
-use crate::ports::RemoteError;
+use crate::ports::{QueueMessage, RemoteError, Source};
 
 /// A Stripe event to forward as a Brevo event.
 #[derive(Debug, Clone)]
@@ -52,6 +52,20 @@ pub(super) struct Item<'m> {
 }
 
 impl Item<'_> {
+    /// A fresh copy of the message for the queue (same body and attributes;
+    /// the body is authoritative).
+    pub fn copy(&self) -> QueueMessage {
+        let m = self.message;
+        let forward = self.work.as_ref().and_then(|w| w.forward.as_ref());
+        QueueMessage {
+            body: m.body.clone(),
+            event_id: m.event_id.clone().or_else(|| forward.map(|f| f.event_id.clone())).unwrap_or_default(),
+            event_type: m.event_type.clone().or_else(|| forward.map(|f| f.event_type.clone())).unwrap_or_default(),
+            livemode: None,
+            source: m.source.unwrap_or(Source::Webhook),
+        }
+    }
+
     /// The work of a message no step has decided yet.
     pub fn active(&self) -> Option<&Work> {
         if self.outcome.is_some() {
@@ -78,6 +92,8 @@ pub(super) struct Customers {
     pub failed: HashMap<String, RemoteError>,
     /// Customers that are deleted or gone.
     pub deleted: BTreeSet<String>,
+    /// Customers not reloaded because the deadline was near.
+    pub unreached: BTreeSet<String>,
 }
 
 impl Customers {
@@ -85,18 +101,31 @@ impl Customers {
     pub fn failure_of(&self, work: &Work) -> Option<&RemoteError> {
         work.customers.iter().find_map(|c| self.failed.get(c))
     }
+
+    /// True when one of the work's customers was not reached in time.
+    pub fn unreached_in(&self, work: &Work) -> bool {
+        work.customers.iter().any(|c| self.unreached.contains(c))
+    }
+
+    /// True when nothing more may be forwarded for this work now: a customer
+    /// failed, or was not reached (its copy will forward it).
+    pub fn holds_back(&self, work: &Work) -> bool {
+        self.failure_of(work).is_some() || self.unreached_in(work)
+    }
 }
 
 /// One batch in flight.
 pub(super) struct Batch<'m> {
     pub now: i64,
+    /// No Stripe reload starts after this (the deadline less the reserve).
+    pub reload_until: Option<tokio::time::Instant>,
     pub items: Vec<Item<'m>>,
     pub customers: Customers,
     pub stats: ConsumeStats,
 }
 
 impl<'m> Batch<'m> {
-    pub fn new(now: i64, messages: &'m [InboundMessage]) -> Self {
+    pub fn new(now: i64, messages: &'m [InboundMessage], reload_until: Option<tokio::time::Instant>) -> Self {
         let items = messages
             .iter()
             .map(|m| Item {
@@ -115,6 +144,7 @@ impl<'m> Batch<'m> {
             .collect();
         Self {
             now,
+            reload_until,
             items,
             customers: Customers::default(),
             stats: ConsumeStats { messages: messages.len(), ..ConsumeStats::default() },

@@ -22,9 +22,21 @@
 //! A message whose part failed is released and returned for retry; the rest
 //! are completed. Each message's logs are inside its own span (message id,
 //! Stripe event id and type), within the caller's batch span.
+//!
+//! **Bounded work.** Given a deadline ([`Consumer::consume_until`]: the
+//! Lambda's, or a budget in the CLI), the consumer never starts a Stripe
+//! reload it could not finish with [`ConsumeOptions::reserve`] left for
+//! pushing and settling. Fan-out is split into small idempotent units put
+//! back on the queue: a snapshot or catalogue event naming more than
+//! [`ConsumeOptions::max_customers_per_message`] customers becomes child
+//! snapshots (keys `<key>/<n>`), and a message whose customers were not
+//! reached in time is re-enqueued as a fresh copy (its receive count starts
+//! again, so nothing is dead-lettered for being large). A copy whose twin is
+//! being processed elsewhere is re-enqueued with a delay instead of failing.
 
 mod claim;
 mod contacts;
+mod defer;
 mod forward;
 mod item;
 mod plan;
@@ -37,9 +49,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use tokio::time::Instant;
+
 use crate::ports::{
-    BrevoApi, Clock, CursorStore, DeadLetters, IdempotencyStore, RemoteError, RemoteErrorKind, Source, StripeApi,
-    Vendor,
+    BrevoApi, Clock, CursorStore, DeadLetters, EventQueue, IdempotencyStore, RemoteError, RemoteErrorKind, Source,
+    StripeApi, Vendor,
 };
 use crate::settings::Settings;
 
@@ -80,6 +94,11 @@ pub enum RetryCause {
     InProgressElsewhere,
     /// The idempotency store could not be reached.
     IdempotencyStore,
+    /// The deadline came before the message was reached, and no queue was
+    /// given to put a copy on.
+    Deadline,
+    /// A copy could not be put back on the queue.
+    Requeue,
     /// The message is permanently bad but the dead-letter queue refused it.
     DeadLetterQueue,
     /// The message is permanently bad and no dead-letter queue is configured:
@@ -138,6 +157,9 @@ pub enum Outcome {
     Ignored(&'static str),
     /// Must come back: reported as a batch item failure.
     Retry(Retry),
+    /// Acknowledged because a copy of it (or its split into smaller units)
+    /// is back on the queue, with the reason (logged).
+    Deferred(&'static str),
     /// Permanently unprocessable: sent to the dead-letter queue.
     Dead(String),
 }
@@ -161,6 +183,10 @@ pub struct ConsumeStats {
     pub events_too_old: usize,
     pub retries: usize,
     pub dead: usize,
+    /// Messages acknowledged because a copy or their units were re-enqueued.
+    pub deferred: usize,
+    /// Messages the consumer put back on the queue (copies and units).
+    pub requeued: usize,
 }
 
 impl std::ops::AddAssign<&ConsumeStats> for ConsumeStats {
@@ -176,6 +202,8 @@ impl std::ops::AddAssign<&ConsumeStats> for ConsumeStats {
         self.events_too_old += s.events_too_old;
         self.retries += s.retries;
         self.dead += s.dead;
+        self.deferred += s.deferred;
+        self.requeued += s.requeued;
     }
 }
 
@@ -193,6 +221,8 @@ impl ConsumeStats {
             events_too_old = self.events_too_old,
             retries = self.retries,
             dead = self.dead,
+            deferred = self.deferred,
+            requeued = self.requeued,
             "batch done"
         );
     }
@@ -223,11 +253,27 @@ pub struct ConsumeOptions {
     pub reload_concurrency: usize,
     /// Contacts upserted at the same time (the Brevo client rate-limits).
     pub push_concurrency: usize,
+    /// A message naming more customers than this is split into units of this
+    /// size, re-enqueued (needs [`Consumer::requeue`]).
+    pub max_customers_per_message: usize,
+    /// Time kept before the deadline for pushing, forwarding and settling: no
+    /// Stripe reload starts later than `deadline - reserve`.
+    pub reserve: std::time::Duration,
+    /// Delay of the copy of a message whose twin is in progress elsewhere.
+    pub twin_delay_secs: u32,
 }
 
 impl Default for ConsumeOptions {
     fn default() -> Self {
-        Self { dedup_ttl_secs: 7 * 86_400, in_progress_secs: 900, reload_concurrency: 4, push_concurrency: 4 }
+        Self {
+            dedup_ttl_secs: 7 * 86_400,
+            in_progress_secs: 900,
+            reload_concurrency: 4,
+            push_concurrency: 4,
+            max_customers_per_message: 10,
+            reserve: std::time::Duration::from_secs(20),
+            twin_delay_secs: 60,
+        }
     }
 }
 
@@ -240,6 +286,9 @@ pub struct Consumer<S, B, I, C> {
     pub dead_letters: Option<Arc<dyn DeadLetters>>,
     /// Where the contact counters for `status` are added (the cursor table).
     pub status: Option<Arc<dyn CursorStore>>,
+    /// The queue the batch came from, for units and copies put back on it.
+    /// Without it, fan-out is processed in place and deferred work retried.
+    pub requeue: Option<Arc<dyn EventQueue>>,
     pub settings: Arc<Settings>,
     pub options: ConsumeOptions,
 }
@@ -251,18 +300,28 @@ where
     I: IdempotencyStore,
     C: Clock,
 {
-    /// Processes one batch; never fails as a whole.
+    /// Processes one batch without a deadline; never fails as a whole.
     pub async fn consume(&self, messages: &[InboundMessage]) -> BatchReport {
-        let mut batch = Batch::new(self.clock.now_unix(), messages);
+        self.consume_until(messages, None).await
+    }
+
+    /// Processes one batch, starting no work it could not finish before
+    /// `deadline`; never fails as a whole.
+    pub async fn consume_until(&self, messages: &[InboundMessage], deadline: Option<Instant>) -> BatchReport {
+        let reload_until = deadline.map(|d| d.checked_sub(self.options.reserve).unwrap_or_else(Instant::now));
+        let mut batch = Batch::new(self.clock.now_unix(), messages, reload_until);
+        tracing::info!(messages = messages.len(), budget_ms = ?deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64), "batch started");
         self.plan(&mut batch);
         self.claim(&mut batch).await;
         self.find_customers(&mut batch).await;
+        self.split_fanout(&mut batch).await;
         let states = self.reload(&mut batch).await;
         self.map_contacts(&mut batch, states);
         self.push_contacts(&mut batch).await;
         self.remove_deleted(&mut batch).await;
         self.forward_events(&mut batch).await;
         self.forward_orders(&mut batch).await;
+        self.defer_unreached(&mut batch).await;
         self.settle(&mut batch).await;
         self.dead_letter_and_log(&mut batch).await;
         self.record_counts(&batch).await;

@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use futures::stream::{self, StreamExt};
+use tokio::time::Instant;
 
 use super::item::Batch;
 use super::{Consumer, Outcome, Retry};
@@ -49,17 +50,44 @@ impl<S: StripeApi, B, I, C> Consumer<S, B, I, C> {
         }
     }
 
-    /// Reloads every customer of the batch's active messages once.
+    /// Reloads every customer of the batch's active messages once, in
+    /// message order; with a deadline, starts no reload after
+    /// `batch.reload_until` (those customers are left unreached).
     pub(super) async fn reload(&self, batch: &mut Batch<'_>) -> States {
-        let customers: BTreeSet<String> = batch.active().flat_map(|(_, w)| w.customers.iter().cloned()).collect();
-        batch.stats.customers_reloaded = customers.len();
-        stream::iter(customers)
+        let mut seen = BTreeSet::new();
+        let customers: Vec<String> =
+            batch.active().flat_map(|(_, w)| w.customers.iter().cloned()).filter(|c| seen.insert(c.clone())).collect();
+        let until = batch.reload_until;
+        let results: Vec<(String, Option<Result<CustomerState, RemoteError>>)> = stream::iter(customers)
             .map(|c| async move {
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    return (c, None);
+                }
                 let r = self.stripe.customer_state(&c).await;
-                (c, r)
+                (c, Some(r))
             })
             .buffer_unordered(self.options.reload_concurrency.max(1))
             .collect()
-            .await
+            .await;
+        let mut states = States::new();
+        for (c, r) in results {
+            match r {
+                Some(r) => {
+                    states.insert(c, r);
+                }
+                None => {
+                    batch.customers.unreached.insert(c);
+                }
+            }
+        }
+        batch.stats.customers_reloaded = states.len();
+        if !batch.customers.unreached.is_empty() {
+            tracing::warn!(
+                reloaded = states.len(),
+                unreached = batch.customers.unreached.len(),
+                "deadline near: the rest of the batch goes back on the queue"
+            );
+        }
+        states
     }
 }

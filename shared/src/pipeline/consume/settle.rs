@@ -52,13 +52,17 @@ impl<S, B, I: IdempotencyStore, C> Consumer<S, B, I, C> {
             }
             let _in = item.span.enter();
             match &o {
-                Outcome::Done => tracing::debug!(message_id = %m.message_id, event_id = ?m.event_id, "message applied"),
+                Outcome::Done => tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, "message applied"),
                 Outcome::Duplicate => {
                     batch.stats.duplicates += 1;
                     tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, "duplicate: nothing sent");
                 }
                 Outcome::Ignored(r) => {
                     tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, reason = r, "message acknowledged without action")
+                }
+                Outcome::Deferred(r) => {
+                    batch.stats.deferred += 1;
+                    tracing::info!(message_id = %m.message_id, event_id = ?m.event_id, reason = r, "message deferred");
                 }
                 Outcome::Retry(r) => {
                     batch.stats.retries += 1;

@@ -114,6 +114,7 @@ impl World {
             clock: Arc::new(FixedClock::at(NOW)),
             dead_letters: Some(dlq.clone() as Arc<dyn DeadLetters>),
             status: None,
+            requeue: None,
             settings: Arc::new(settings),
             options: ConsumeOptions::default(),
         };
@@ -462,6 +463,8 @@ fn stats_add_up_field_by_field() {
         events_too_old: 8,
         retries: 9,
         dead: 10,
+        deferred: 11,
+        requeued: 12,
     };
     let mut total = ConsumeStats::default();
     total += &one;
@@ -477,6 +480,102 @@ fn stats_add_up_field_by_field() {
         events_too_old: 16,
         retries: 18,
         dead: 20,
+        deferred: 22,
+        requeued: 24,
     };
     assert_eq!(total, doubled);
+}
+
+/// A world whose consumer puts units and copies back on `queue`.
+fn world_with_queue() -> (World, Arc<crate::adapters::memory::MemoryQueue>) {
+    let mut w = World::new();
+    let queue = Arc::new(crate::adapters::memory::MemoryQueue::new());
+    w.consumer.requeue = Some(queue.clone() as Arc<dyn crate::ports::EventQueue>);
+    (w, queue)
+}
+
+fn bodies_of(queue: &crate::adapters::memory::MemoryQueue) -> Vec<String> {
+    queue.messages().into_iter().map(|m| m.body).collect()
+}
+
+#[tokio::test]
+async fn a_snapshot_naming_many_customers_is_split_into_units_on_the_queue() {
+    // GIVEN 25 customers and a snapshot naming them all (units of 10)
+    let (w, queue) = world_with_queue();
+    let ids: Vec<String> = (0..25).map(|i| format!("cus_{i:02}")).collect();
+    for id in &ids {
+        w.given_a_subscriber(id, &format!("{id}@example.com"), 500);
+    }
+    let snap = json!({"object": SNAPSHOT_OBJECT, "key": "backfill:customers:r1:p1", "customers": ids}).to_string();
+    // WHEN it is consumed
+    let r = w.consume(vec![snap.clone()]).await;
+    // THEN nothing is reloaded now: three units are queued and the snapshot is done
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    assert_eq!((w.stripe.reloads(), r.stats.requeued), (0, 3));
+    let units = bodies_of(&queue);
+    let sizes: Vec<usize> =
+        units.iter().map(|b| serde_json::from_str::<Snapshot>(b).unwrap().customers.len()).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+    // WHEN the units are consumed, and the snapshot comes again
+    let done = w.consume(units.clone()).await;
+    let again = w.consume(vec![snap]).await;
+    let units_again = w.consume(units).await;
+    // THEN every customer is in Brevo once; the copies are duplicates
+    assert!(outcomes(&done).iter().all(|o| **o == Outcome::Done));
+    assert_eq!(w.brevo.record().contacts.len(), 25);
+    assert_eq!(outcomes(&again), [&Outcome::Duplicate]);
+    assert!(outcomes(&units_again).iter().all(|o| **o == Outcome::Duplicate));
+    assert_eq!(w.stripe.reloads(), 25);
+}
+
+#[tokio::test(start_paused = true)]
+async fn near_the_deadline_no_reload_starts_and_the_rest_goes_back_as_copies() {
+    // GIVEN 40 events of 40 customers, Stripe taking 1 s per reload, and a
+    // deadline 25 s away (20 s kept in reserve: 5 s of reloads, 4 at a time)
+    let (w, queue) = world_with_queue();
+    let mut bodies = Vec::new();
+    for i in 0..40 {
+        let id = format!("cus_{i:02}");
+        w.given_a_subscriber(&id, &format!("{id}@example.com"), 500);
+        bodies.push(charge_event(&format!("evt_{i:02}"), "charge.refunded", &id));
+    }
+    w.stripe.set_latency(std::time::Duration::from_secs(1));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(25);
+    // WHEN the batch is consumed
+    let r = w.consumer.consume_until(&batch(bodies), Some(deadline)).await;
+    // THEN it ends before the deadline, what was reloaded is done, the rest
+    // is deferred as copies on the queue; nothing is returned as a failure
+    assert!(tokio::time::Instant::now() <= deadline);
+    let done = outcomes(&r).iter().filter(|o| ***o == Outcome::Done).count();
+    let deferred = outcomes(&r).iter().filter(|o| matches!(o, Outcome::Deferred(_))).count();
+    assert!((16..=24).contains(&done), "{done} done");
+    assert_eq!(done + deferred, 40);
+    assert!(r.retry_ids().is_empty());
+    assert_eq!(queue.messages().len(), deferred);
+    assert_eq!(w.brevo.record().events.len(), done);
+    // WHEN the copies are consumed (no deadline)
+    let rest = w.consume(bodies_of(&queue)).await;
+    // THEN every event was sent exactly once
+    assert!(outcomes(&rest).iter().all(|o| **o == Outcome::Done));
+    let ids = event_ids(&w.brevo.record());
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!((ids.len(), unique.len()), (40, 40));
+}
+
+#[tokio::test]
+async fn a_copy_whose_twin_is_in_progress_elsewhere_is_delayed_not_failed() {
+    // GIVEN another worker holding the event's claim, and a queue to put copies on
+    let (w, queue) = world_with_queue();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.dedup.claim("evt_1", NOW, NOW + 900, NOW + 86_400).await.unwrap();
+    let body = charge_event("evt_1", "charge.refunded", "cus_ada");
+    // WHEN its copy is consumed here
+    let r = w.consume(vec![body.clone()]).await;
+    // THEN it is acknowledged (not a failure that uses up a receive), and a
+    // copy waits on the queue
+    assert!(matches!(outcomes(&r)[0], Outcome::Deferred(_)), "{:?}", r.outcomes);
+    assert!(r.retry_ids().is_empty());
+    assert_eq!(bodies_of(&queue), [body]);
+    assert_eq!(w.stripe.reloads(), 0);
 }
