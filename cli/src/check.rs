@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use serde_json::Value;
-use shared::adapters::brevo_http::{attribute_type_name, BrevoError};
-use shared::adapters::stripe_http::StripeError;
+use shared::adapters::brevo::{attribute_type_name, BrevoError};
+use shared::adapters::stripe::StripeError;
 use shared::config;
 use shared::domain::brevo::AttributeType;
 use shared::pipeline::poll;
@@ -129,7 +129,7 @@ async fn check_stripe(settings: &Settings, webhook_url: Option<&str>, r: &mut Re
 }
 
 async fn check_webhook(
-    client: &shared::adapters::stripe_http::StripeClient,
+    client: &shared::adapters::stripe::StripeClient,
     url: &str,
     settings: &Settings,
     r: &mut Report,

@@ -1,7 +1,9 @@
 //! `sync --dry-run`: a [`BrevoApi`] that prints each request it would send
 //! as one JSON line on stdout (`{"method","path","body"}`) and sends none,
 //! and an idempotency store that reads the real records but writes nothing,
-//! so a dry run shows exactly what a real run would send and changes no state.
+//! so a dry run shows exactly what a real run would send and changes no state:
+//! the bodies, Brevo's limits and the import split come from the client's own
+//! [`wire`](shared::adapters::brevo::wire) module.
 //! (The printed bodies are what the user asked to see; nothing is logged.)
 
 use std::collections::BTreeMap;
@@ -10,14 +12,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use shared::adapters::brevo_http::{contact_body, events_batch_body, import_item, order_body, BrevoClient};
+use shared::adapters::brevo::wire::{
+    contact_body, event_body, events_batch_body, import_bodies, list_change_body, order_body, EVENTS_BATCH_MAX,
+    IMPORT_MAX_BYTES, LIST_CHUNK_MAX,
+};
+use shared::adapters::brevo::{BrevoClient, BrevoError};
 use shared::adapters::memory::MemoryIdempotency;
 use shared::adapters::sqlite::SqliteStore;
 use shared::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate};
 use shared::ports::{BrevoApi, Claim, IdempotencyStore, RemoteError, StoreError};
-
-/// Brevo's `/v3/events/batch` maximum.
-const EVENTS_BATCH_MAX: usize = 200;
 
 /// Prints requests instead of sending them.
 #[derive(Debug, Default)]
@@ -52,23 +55,23 @@ impl BrevoApi for DryRunBrevo {
         Ok(())
     }
     async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError> {
-        let items: Vec<Value> = contacts.iter().map(import_item).collect();
-        self.print(
-            "POST",
-            "/v3/contacts/import",
-            json!({"jsonBody": items, "listIds": list_ids, "updateExistingContacts": true, "emptyContactsAttributes": false}),
-        );
+        // Split as the client splits (at its default size limit).
+        let bodies = import_bodies(contacts, list_ids, IMPORT_MAX_BYTES)
+            .map_err(|e| RemoteError::from(BrevoError::Decode(e.to_string())))?;
+        for body in bodies {
+            self.print("POST", "/v3/contacts/import", serde_json::from_slice(&body.json).unwrap_or(Value::Null));
+        }
         Ok(())
     }
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {
-        for chunk in emails.chunks(150) {
-            self.print("POST", &format!("/v3/contacts/lists/{list_id}/contacts/remove"), json!({"emails": chunk}));
+        for chunk in emails.chunks(LIST_CHUNK_MAX) {
+            self.print("POST", &format!("/v3/contacts/lists/{list_id}/contacts/remove"), list_change_body(chunk));
         }
         Ok(())
     }
     async fn send_events(&self, events: &[BrevoEvent]) -> Result<Vec<Option<RemoteError>>, RemoteError> {
         if let [one] = events {
-            self.print("POST", "/v3/events", serde_json::to_value(one).unwrap_or(Value::Null));
+            self.print("POST", "/v3/events", event_body(one).unwrap_or(Value::Null));
         } else {
             for chunk in events.chunks(EVENTS_BATCH_MAX) {
                 self.print("POST", "/v3/events/batch", events_batch_body(chunk));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use shared::adapters::dynamodb_cursors::DynamoCursors;
-use shared::adapters::stripe_http::StripeClient;
+use shared::adapters::stripe::StripeClient;
 use shared::pipeline::poll::{self, BackfillRequest, PollOptions, PollReport, PollRequest, Poller};
 use shared::ports::{CursorStore, SystemClock};
 use shared::settings::Settings;

@@ -252,7 +252,7 @@ async fn work_loop(
 async fn poll_loop(
     settings: Arc<shared::settings::Settings>,
     backend: Arc<Backend>,
-    stripe: shared::adapters::stripe_http::StripeClient,
+    stripe: shared::adapters::stripe::StripeClient,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::adapters::brevo_http::{BrevoClient, BrevoConfig, BrevoLimits, Rate};
+use crate::adapters::brevo::{BrevoClient, BrevoConfig, BrevoLimits, Rate};
 use crate::adapters::secrets::{LazySecret, SecretSource};
-use crate::adapters::stripe_http::StripeClient;
-use crate::adapters::vendor_ports::StripeReader;
+use crate::adapters::stripe::StripeClient;
+use crate::adapters::stripe::StripeReader;
 use crate::config::{self, ConfigError, EnvSource};
 use crate::settings::Settings;
 
 /// How long a contact sent unchanged is not sent again (see
-/// [`crate::adapters::brevo_cache::SkipUnchanged`]).
+/// [`crate::adapters::brevo::SkipUnchanged`]).
 pub const CONTACT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Where the three vendor secrets come from.

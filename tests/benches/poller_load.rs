@@ -24,7 +24,7 @@ use sandbox::stripe::{Seed, StripeSandbox, StripeSandboxOptions, DEFAULT_SECRET_
 use secrecy::SecretString;
 use serde_json::value::RawValue;
 use shared::adapters::memory::{FixedClock, MemoryCursors};
-use shared::adapters::stripe_http::StripeClient;
+use shared::adapters::stripe::StripeClient;
 use shared::pipeline::poll::{
     FeedError, FeedPage, FeedUsage, PollOptions, PollRequest, Poller, Position, StripeFeed, RESOURCES,
 };

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, Family as SbFamily, Fault};
 use secrecy::SecretString;
 use serde_json::json;
-use shared::adapters::brevo_http::{BrevoClient, BrevoConfig, BrevoError, BrevoLimits, SMS_ATTRIBUTE};
-use shared::adapters::rate_limit::Backoff;
+use shared::adapters::brevo::{BrevoClient, BrevoConfig, BrevoError, BrevoLimits, SMS_ATTRIBUTE};
+use shared::adapters::http::Backoff;
 use shared::domain::brevo::{AttributeType, AttributeValue, BrevoEvent, BrevoOrder, ContactUpdate, EventIdentifiers};
 
 fn client_for(sb: &BrevoSandbox, key: &str) -> BrevoClient {

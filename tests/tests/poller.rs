@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::adapters::memory::{FixedClock, MemoryCursors, MemoryQueue};
 use shared::adapters::sqs::SqsQueue;
-use shared::adapters::stripe_http::{RetryPolicy, StripeClient};
+use shared::adapters::stripe::{RetryPolicy, StripeClient};
 use shared::pipeline::consume::Snapshot;
 use shared::pipeline::poll::{PollOptions, PollReport, PollRequest, Poller};
 use shared::ports::{ContactCounts, CursorRecord, CursorStore, EventQueue, QueueMessage, Source, SyncMode};

@@ -26,7 +26,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::adapters::memory::MemoryCursors;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
-use shared::adapters::stripe_http::StripeClient;
+use shared::adapters::stripe::StripeClient;
 use shared::domain::brevo::AttributeValue;
 use shared::domain::mapping::{map_contact, ContactOutcome};
 use shared::domain::metrics::compute_metrics;

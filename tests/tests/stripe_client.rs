@@ -9,7 +9,7 @@ use std::time::Duration;
 use sandbox::stripe::{Burst, Seed, StripeSandbox, StripeSandboxOptions, DEFAULT_SECRET_KEY};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use shared::adapters::stripe_http::{RetryPolicy, StripeClient, StripeError};
+use shared::adapters::stripe::{RetryPolicy, StripeClient, StripeError};
 
 const RK: &str = "rk_test_e2erestricted0000000000000qrst";
 

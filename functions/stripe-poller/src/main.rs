@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::adapters::secrets::{LazySecret, SecretSource};
 use shared::adapters::sqs::SqsQueue;
-use shared::adapters::stripe_http::StripeClient;
+use shared::adapters::stripe::StripeClient;
 use shared::config::{self, ConfigError, ProcessEnv};
 use shared::pipeline::poll::{PollOptions, Poller};
 use shared::ports::SystemClock;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::adapters::brevo_cache::SkipUnchanged;
-use shared::adapters::brevo_http::BrevoClient;
+use shared::adapters::brevo::BrevoClient;
+use shared::adapters::brevo::SkipUnchanged;
 use shared::adapters::dynamodb::DynamoIdempotency;
 use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
-use shared::adapters::vendor_ports::StripeReader;
+use shared::adapters::stripe::StripeReader;
 use shared::config::{self, ProcessEnv};
 use shared::pipeline::consume::{ConsumeOptions, Consumer};
 use shared::ports::{CursorStore, DeadLetters, SystemClock};

@@ -1,6 +1,8 @@
-//! The consumer's [`StripeApi`] port on the real HTTP client (the
-//! [`crate::ports::BrevoApi`] impl lives beside `BrevoClient`). Errors are reduced to [`RemoteError`] (retryable or not, with a
-//! message that never holds a key or an address).
+//! The Stripe ports on the real HTTP client: the consumer's [`StripeApi`]
+//! ([`StripeReader`]) and the poller's [`StripeFeed`] (on [`StripeClient`]
+//! itself). Errors are reduced to [`RemoteError`] (its kind, with a message
+//! that never holds a key or an address; the conversion lives beside
+//! [`StripeError`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,17 +10,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::adapters::stripe_http::{StripeClient, StripeError};
+use super::{StripeClient, StripeError};
 use crate::domain::stripe::{Charge, Customer, Expandable, Product, Subscription};
-use crate::ports::{
-    CustomerState, FeedError, FeedPage, FeedUsage, Position, RemoteError, StripeApi, StripeFeed, Vendor,
-};
-
-impl From<StripeError> for RemoteError {
-    fn from(e: StripeError) -> Self {
-        RemoteError::new(Vendor::Stripe, e.kind(), e.to_string())
-    }
-}
+use crate::ports::{CustomerState, FeedError, FeedPage, FeedUsage, Position, RemoteError, StripeApi, StripeFeed};
 
 /// [`StripeApi`] on [`StripeClient`]: customer, charges (balance transactions
 /// expanded) and subscriptions (`status=all`, prices expanded) — three

@@ -1,22 +1,17 @@
-//! Client-side pacing and retries shared by the HTTP adapters.
+//! The one client-side token bucket of the HTTP adapters.
 //!
-//! - [`TokenBucket`]: an async token bucket (`rate` tokens per second, at most
-//!   `burst` saved up). Cheap to share (`Arc<TokenBucket>`), fair (each caller
-//!   reserves its slot, so waiters are served in arrival order), and it counts
-//!   how often and how long callers waited, for `status` and the benchmarks.
-//!   A vendor's 429 can [`TokenBucket::pause_for`] the bucket so every
-//!   concurrent caller backs off, not only the one that was refused.
-//! - [`Backoff`]: exponential backoff with full jitter
-//!   (<https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/>),
-//!   bounded by a cap and a number of attempts; [`retry`] drives any async
-//!   operation with it. Vendor-neutral: the Brevo and Stripe clients both use it.
+//! [`TokenBucket`]: an async token bucket (`rate` tokens per second, at most
+//! `burst` saved up). Cheap to share (`Arc<TokenBucket>`), fair (each caller
+//! reserves its slot, so waiters are served in arrival order), and it counts
+//! how often and how long callers waited, for `status` and the benchmarks.
+//! A vendor's 429 can [`TokenBucket::pause_for`] the bucket so every
+//! concurrent caller backs off, not only the one that was refused. Brevo
+//! keeps one per endpoint family; Stripe one per client (burst = rate).
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::time::Instant;
 
 /// How many callers had to wait for a token, and for how long in total.
@@ -67,6 +62,13 @@ impl TokenBucket {
             waits: AtomicU64::new(0),
             waited_micros: AtomicU64::new(0),
         }
+    }
+
+    /// `rate_per_sec` tokens per second with one second's worth saved up
+    /// (burst = rate, at least 1; a fractional rate's burst is rounded down).
+    pub fn with_one_second_burst(rate_per_sec: f64) -> Self {
+        // Float-to-int `as` saturates, so any rate gives a valid burst.
+        Self::new(rate_per_sec, rate_per_sec.max(1.0) as u32)
     }
 
     /// A bucket that never waits (still counts acquisitions and pauses).
@@ -167,104 +169,11 @@ impl TokenBucket {
     }
 }
 
-/// Exponential backoff with full jitter: the wait before retry number
-/// `retry` (0-based) is uniform in `[0, min(cap, base × 2^retry)]`.
-/// `max_attempts` counts every attempt, the first one included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub base: Duration,
-    pub cap: Duration,
-    pub max_attempts: u32,
-}
-
-impl Default for Backoff {
-    /// 250 ms base, 8 s cap, 4 attempts.
-    fn default() -> Self {
-        Self { base: Duration::from_millis(250), cap: Duration::from_secs(8), max_attempts: 4 }
-    }
-}
-
-impl Backoff {
-    pub fn new(base: Duration, cap: Duration, max_attempts: u32) -> Self {
-        Self { base, cap, max_attempts: max_attempts.max(1) }
-    }
-
-    /// No retries at all.
-    pub fn none() -> Self {
-        Self { base: Duration::ZERO, cap: Duration::ZERO, max_attempts: 1 }
-    }
-
-    /// The upper bound of [`delay`](Self::delay): `min(cap, base × 2^retry)`.
-    pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-
-    /// A random wait in `[0, ceiling(retry)]` (full jitter).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let ceiling = self.ceiling(retry);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
-    }
-
-    /// True when, after `attempts_made` attempts, another one is allowed.
-    pub fn can_retry(&self, attempts_made: u32) -> bool {
-        attempts_made < self.max_attempts
-    }
-}
-
-/// `d` limited to `[min, max]` (`min` wins if the bounds are crossed).
-pub fn clamp_duration(d: Duration, min: Duration, max: Duration) -> Duration {
-    d.min(max).max(min)
-}
-
-/// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryDecision {
-    /// Permanent failure: return the error now.
-    Stop,
-    /// Retry after the backoff's jittered delay.
-    Backoff,
-    /// Retry after exactly this long (the vendor said so, e.g. a 429's reset).
-    After(Duration),
-}
-
-/// Runs `op(attempt)` (attempt numbers start at 1) until it succeeds,
-/// `decide` says [`RetryDecision::Stop`], or `backoff.max_attempts` attempts
-/// were made; returns the last error in the two latter cases.
-pub async fn retry<T, E, F, Fut, D>(backoff: &Backoff, mut op: F, decide: D) -> Result<T, E>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    D: Fn(&E) -> RetryDecision,
-{
-    let mut attempt = 1u32;
-    loop {
-        match op(attempt).await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let wait = match decide(&e) {
-                    RetryDecision::Stop => return Err(e),
-                    _ if !backoff.can_retry(attempt) => return Err(e),
-                    RetryDecision::Backoff => backoff.delay(attempt - 1),
-                    RetryDecision::After(d) => d,
-                };
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::sync::Arc;
-
     #[tokio::test]
     async fn a_bucket_paces_callers_at_its_rate_after_the_burst() {
         // 100 per second, burst 5: 5 immediate, then 20 more take ≈ 200 ms.
@@ -312,6 +221,15 @@ mod tests {
         assert!(TokenBucket::unlimited().try_acquire());
     }
 
+    #[test]
+    fn a_one_second_burst_is_the_rate_and_at_least_one() {
+        let b = TokenBucket::with_one_second_burst(20.0);
+        assert_eq!((b.rate(), b.burst()), (Some(20.0), 20));
+        let slow = TokenBucket::with_one_second_burst(0.5);
+        assert_eq!((slow.rate(), slow.burst()), (Some(0.5), 1));
+        assert_eq!(TokenBucket::with_one_second_burst(f64::NAN).rate(), None);
+    }
+
     #[tokio::test]
     async fn a_paused_bucket_holds_every_caller_back() {
         let bucket = TokenBucket::unlimited();
@@ -321,75 +239,5 @@ mod tests {
         bucket.acquire().await;
         assert!(start.elapsed() >= Duration::from_millis(70));
         assert_eq!(bucket.stats().waits, 1);
-    }
-
-    #[test]
-    fn backoff_grows_exponentially_up_to_the_cap_with_full_jitter() {
-        let b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000), 5);
-        assert_eq!(b.ceiling(0), Duration::from_millis(100));
-        assert_eq!(b.ceiling(1), Duration::from_millis(200));
-        assert_eq!(b.ceiling(3), Duration::from_millis(800));
-        assert_eq!(b.ceiling(4), Duration::from_millis(1000));
-        assert_eq!(b.ceiling(200), Duration::from_millis(1000));
-        let samples: Vec<Duration> = (0..200).map(|_| b.delay(2)).collect();
-        assert!(samples.iter().all(|d| *d <= Duration::from_millis(400)));
-        // Full jitter: values spread over the range, not all at the ceiling.
-        assert!(samples.iter().any(|d| *d < Duration::from_millis(200)));
-        assert!(samples.iter().any(|d| *d > Duration::from_millis(200)));
-        assert!(b.can_retry(4));
-        assert!(!b.can_retry(5));
-        assert!(!Backoff::none().can_retry(1));
-    }
-
-    #[test]
-    fn clamp_keeps_durations_in_bounds() {
-        let (lo, hi) = (Duration::from_secs(1), Duration::from_secs(60));
-        assert_eq!(clamp_duration(Duration::ZERO, lo, hi), lo);
-        assert_eq!(clamp_duration(Duration::from_secs(5), lo, hi), Duration::from_secs(5));
-        assert_eq!(clamp_duration(Duration::from_secs(3600), lo, hi), hi);
-    }
-
-    #[tokio::test]
-    async fn retry_stops_on_permanent_errors_and_bounds_attempts() {
-        let fast = Backoff::new(Duration::from_millis(1), Duration::from_millis(2), 3);
-        let mut calls = 0;
-        let r: Result<(), &str> = retry(
-            &fast,
-            |_| {
-                calls += 1;
-                async { Err("boom") }
-            },
-            |_| RetryDecision::Backoff,
-        )
-        .await;
-        assert_eq!(r, Err("boom"));
-        assert_eq!(calls, 3);
-
-        let mut calls = 0;
-        let r: Result<(), &str> = retry(
-            &fast,
-            |_| {
-                calls += 1;
-                async { Err("bad") }
-            },
-            |_| RetryDecision::Stop,
-        )
-        .await;
-        assert_eq!(r, Err("bad"));
-        assert_eq!(calls, 1);
-
-        let r: Result<u32, &str> = retry(
-            &fast,
-            |attempt| async move {
-                if attempt < 3 {
-                    Err("again")
-                } else {
-                    Ok(attempt)
-                }
-            },
-            |_| RetryDecision::After(Duration::from_millis(1)),
-        )
-        .await;
-        assert_eq!(r, Ok(3));
     }
 }

@@ -1,0 +1,108 @@
+//! [`BrevoError`]: what a Brevo call can end in, its
+//! [`RemoteErrorKind`], and how a 4xx answer becomes one (Brevo's `code`
+//! and `message`, e-mail addresses redacted). Texts never contain the key
+//! or an e-mail.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::adapters::http::redact::scrub_emails;
+use crate::ports::{RemoteError, RemoteErrorKind, Vendor};
+
+/// Errors of the Brevo client. Texts never contain the key or an e-mail.
+#[derive(Debug, thiserror::Error)]
+pub enum BrevoError {
+    /// 401: wrong key (or a key not allowed from this IP address).
+    #[error("Brevo API key is invalid ({message})")]
+    Unauthorized { message: String },
+    /// 403: the key lacks a permission, or the feature is not enabled.
+    #[error("Brevo refused access ({code}): {message}")]
+    Forbidden { code: String, message: String },
+    /// 400 and other 4xx: the request itself is wrong; retrying won't help.
+    #[error("Brevo rejected the request (HTTP {status}, {code}): {message}")]
+    BadRequest { status: u16, code: String, message: String },
+    /// 404: the list (or other resource) does not exist.
+    #[error("Brevo resource not found: {message}")]
+    NotFound { message: String },
+    /// Still 429 after every attempt.
+    #[error("Brevo rate limit still exceeded after {attempts} attempts")]
+    RateLimited { attempts: u32 },
+    /// 5xx after every attempt.
+    #[error("Brevo server error (HTTP {0})")]
+    Server(u16),
+    #[error("Brevo did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not reach Brevo: {0}")]
+    Transport(String),
+    /// A 2xx whose body could not be read.
+    #[error("unexpected answer from Brevo: {0}")]
+    Decode(String),
+}
+
+impl BrevoError {
+    /// True when the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+
+    /// The kind the use cases decide on.
+    pub fn kind(&self) -> RemoteErrorKind {
+        match self {
+            Self::Unauthorized { .. } => RemoteErrorKind::Unauthorized,
+            Self::Forbidden { .. } => RemoteErrorKind::Forbidden,
+            Self::NotFound { .. } => RemoteErrorKind::NotFound,
+            // An answer we cannot read will not read better on a retry.
+            Self::BadRequest { .. } | Self::Decode(_) => RemoteErrorKind::Rejected,
+            Self::RateLimited { .. } => RemoteErrorKind::RateLimited,
+            Self::Server(_) | Self::Timeout(_) | Self::Transport(_) => RemoteErrorKind::Unavailable,
+        }
+    }
+
+    /// Brevo's error code for 4xx answers (`invalid_parameter`, …).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::BadRequest { code, .. } | Self::Forbidden { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// True when a 400's code or message contains one of `needles`
+    /// (lowercase): how Brevo's "already in list"-style answers are told apart.
+    pub(super) fn message_contains(&self, needles: &[&str]) -> bool {
+        let text = match self {
+            Self::BadRequest { code, message, .. } => format!("{code} {message}"),
+            _ => return false,
+        }
+        .to_ascii_lowercase();
+        needles.iter().any(|n| text.contains(n))
+    }
+}
+
+impl From<BrevoError> for RemoteError {
+    fn from(e: BrevoError) -> Self {
+        // BrevoError texts hold no key and only redacted e-mails.
+        Self::new(Vendor::Brevo, e.kind(), e.to_string())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The error of a 4xx answer other than 429 (and of a 3xx).
+pub(super) fn client_error(status: u16, body: &[u8]) -> BrevoError {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let code = parsed.code.unwrap_or_else(|| "unknown".to_owned());
+    let message = parsed.message.map(|m| scrub_emails(&m)).unwrap_or_else(|| format!("HTTP {status}"));
+    match status {
+        401 => BrevoError::Unauthorized { message },
+        403 => BrevoError::Forbidden { code, message },
+        404 => BrevoError::NotFound { message },
+        _ => BrevoError::BadRequest { status, code, message },
+    }
+}
