@@ -174,11 +174,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::sync::Arc;
-    #[tokio::test]
+    // Paused tokio time: the pacing is checked exactly, whatever the machine load.
+    #[tokio::test(start_paused = true)]
     async fn a_bucket_paces_callers_at_its_rate_after_the_burst() {
         // 100 per second, burst 5: 5 immediate, then 20 more take ≈ 200 ms.
         let bucket = TokenBucket::new(100.0, 5);
-        let start = std::time::Instant::now();
+        let start = tokio::time::Instant::now();
         for _ in 0..25 {
             bucket.acquire().await;
         }
@@ -191,10 +192,10 @@ mod tests {
         assert!(s.waited >= Duration::from_millis(150), "time waited counted: {s:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_shared_bucket_paces_concurrent_callers_together() {
         let bucket = Arc::new(TokenBucket::new(50.0, 1));
-        let start = std::time::Instant::now();
+        let start = tokio::time::Instant::now();
         let tasks: Vec<_> = (0..11)
             .map(|_| {
                 let b = Arc::clone(&bucket);
@@ -235,7 +236,7 @@ mod tests {
         let bucket = TokenBucket::unlimited();
         bucket.pause_for(Duration::from_millis(80));
         assert!(!bucket.try_acquire());
-        let start = std::time::Instant::now();
+        let start = tokio::time::Instant::now();
         bucket.acquire().await;
         assert!(start.elapsed() >= Duration::from_millis(70));
         assert_eq!(bucket.stats().waits, 1);
