@@ -308,7 +308,10 @@ pub trait BrevoApi: Send + Sync {
         &self,
         types: &std::collections::BTreeMap<String, crate::domain::brevo::AttributeType>,
     ) -> Result<(), RemoteError>;
-    /// Real-time upsert of one contact, lists included.
+    /// Real-time upsert of one contact: attributes, and the lists in
+    /// `list_ids` added. `unlink_list_ids` is NOT applied here (Brevo's
+    /// create-or-update takes no removals): the caller removes through
+    /// [`BrevoApi::remove_from_list`], batched per list.
     async fn upsert_contact(&self, contact: &crate::domain::brevo::ContactUpdate) -> Result<(), RemoteError>;
     /// Bulk upsert (asynchronous import) of contacts that share `list_ids`.
     async fn import_contacts(

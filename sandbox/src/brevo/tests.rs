@@ -76,14 +76,19 @@ async fn upserts_contacts_with_lists_and_validates_like_brevo() {
         .await;
     assert_eq!(s, 201);
     assert!(v["id"].is_i64());
-    let (s, _) = c
+    let (s, _) =
+        c.post("/v3/contacts", json!({"email": "jane@example.com", "listIds": [22], "updateEnabled": true})).await;
+    assert_eq!(s, 204);
+    assert_eq!(sb.lists_of("jane@example.com"), vec![20, 21, 22]);
+    // createContact has no unlinkListIds: Brevo refuses the field.
+    let (s, v) = c
         .post(
             "/v3/contacts",
             json!({"email": "jane@example.com", "listIds": [22], "unlinkListIds": [21], "updateEnabled": true}),
         )
         .await;
-    assert_eq!(s, 204);
-    assert_eq!(sb.lists_of("jane@example.com"), vec![20, 22]);
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_parameter")), "{v}");
+    assert_eq!(sb.lists_of("jane@example.com"), vec![20, 21, 22], "a refused request changes nothing");
     assert_eq!(sb.contact("JANE@example.com").unwrap().attributes["TOTAL_SPENT"], json!(12.5));
     // Without updateEnabled an existing contact is a duplicate.
     assert_eq!(c.post("/v3/contacts", json!({"email": "jane@example.com"})).await.0, 400);

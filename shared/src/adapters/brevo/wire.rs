@@ -44,7 +44,10 @@ pub fn attribute_type_name(t: AttributeType) -> &'static str {
     }
 }
 
-/// Body of `POST /v3/contacts` (also what `--dry-run` prints).
+/// Body of `POST /v3/contacts` (also what `--dry-run` prints). Brevo's
+/// `createContact` has no `unlinkListIds` (it answers 400
+/// `invalid_parameter`): list removals are separate list calls, batched per
+/// list by the consumer.
 pub fn contact_body(c: &ContactUpdate) -> Value {
     let mut body = serde_json::Map::new();
     body.insert("email".into(), json!(c.email));
@@ -54,9 +57,6 @@ pub fn contact_body(c: &ContactUpdate) -> Value {
     body.insert("updateEnabled".into(), json!(true));
     if !c.list_ids.is_empty() {
         body.insert("listIds".into(), json!(c.list_ids));
-    }
-    if !c.unlink_list_ids.is_empty() {
-        body.insert("unlinkListIds".into(), json!(c.unlink_list_ids));
     }
     Value::Object(body)
 }

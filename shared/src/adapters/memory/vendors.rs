@@ -193,15 +193,12 @@ impl MemoryBrevo {
         }
     }
 
+    /// What an upsert or import does: attributes and list additions only
+    /// (removals are list calls, as in Brevo).
     fn apply(record: &mut BrevoRecord, c: &ContactUpdate, extra_lists: &[i64]) {
         record.contacts.entry(c.email.clone()).or_default().extend(c.attributes.clone());
         for l in c.list_ids.iter().chain(extra_lists) {
             record.lists.entry(*l).or_default().insert(c.email.clone());
-        }
-        for l in &c.unlink_list_ids {
-            if let Some(members) = record.lists.get_mut(l) {
-                members.remove(&c.email);
-            }
         }
     }
 }

@@ -90,13 +90,28 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         }
     }
 
-    /// Upserts one by one below the import threshold, imports above it.
+    /// Upserts one by one below the import threshold, imports above it; then
+    /// the list removals of all of them, one call per list.
     async fn send_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>) -> Pushed {
+        let mut out = self.write_contacts(contacts).await;
+        let failed = self.unlink_lists(contacts).await;
+        for (cid, res) in out.iter_mut() {
+            if res.is_ok() {
+                if let Some(e) = failed.get(cid.as_str()) {
+                    *res = Err(e.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Attributes and list additions: upserts or imports.
+    async fn write_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>) -> Pushed {
         let threshold = self.settings.brevo.import_threshold.max(1);
         if contacts.len() < threshold {
             return self.upsert_each(contacts.iter()).await;
         }
-        // Import: one per distinct set of lists; then list removals.
+        // Import: one per distinct set of lists.
         let mut groups: BTreeMap<Vec<i64>, Vec<(&String, &ContactUpdate)>> = BTreeMap::new();
         for (cid, c) in contacts {
             let mut lists = c.list_ids.clone();
@@ -114,14 +129,6 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             let res = self.brevo.import_contacts(&batch, &lists).await;
             out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), res.clone())));
         }
-        let failed = self.unlink_lists(contacts).await;
-        for (cid, res) in out.iter_mut() {
-            if res.is_ok() {
-                if let Some(e) = failed.get(cid.as_str()) {
-                    *res = Err(e.clone());
-                }
-            }
-        }
         out
     }
 
@@ -133,8 +140,8 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             .await
     }
 
-    /// The list removals of imported contacts, one call per list; the
-    /// customers whose removal failed.
+    /// The list removals of the contacts, one call per list (at most 150
+    /// addresses each: the client chunks); the customers whose removal failed.
     async fn unlink_lists(&self, contacts: &BTreeMap<String, ContactUpdate>) -> HashMap<String, RemoteError> {
         let mut removals: BTreeMap<i64, Vec<(&String, String)>> = BTreeMap::new();
         for (cid, c) in contacts {

@@ -579,3 +579,26 @@ async fn a_copy_whose_twin_is_in_progress_elsewhere_is_delayed_not_failed() {
     assert_eq!(bodies_of(&queue), [body]);
     assert_eq!(w.stripe.reloads(), 0);
 }
+
+#[tokio::test]
+async fn a_cancelled_subscriber_leaves_subscribers_through_a_list_call_not_the_upsert() {
+    // GIVEN a subscriber in Brevo's subscribers list
+    let w = World::new();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.consume(vec![charge_event("evt_1", "charge.refunded", "cus_ada")]).await;
+    assert!(w.brevo.record().lists[&21].contains("ada@example.com"));
+    // WHEN the subscription is cancelled in Stripe and its event arrives
+    w.stripe.put(CustomerState {
+        customer: Some(customer("cus_ada", Some("ada@example.com"))),
+        charges: vec![paid_charge("ch_cus_ada", "cus_ada", 1_000)],
+        subscriptions: vec![subscription("sub_cus_ada", "cus_ada", "canceled")],
+    });
+    let sub = fixture("subscription", json!({"id": "sub_cus_ada", "customer": "cus_ada", "status": "canceled"}));
+    let r = w.consume(vec![event("evt_2", "customer.subscription.deleted", NOW - 60, false, sub)]).await;
+    // THEN (upserts cannot remove: Brevo's createContact has no unlinkListIds)
+    // the contact is out of subscribers and in churned
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    let rec = w.brevo.record();
+    assert!(!rec.lists[&21].contains("ada@example.com"), "{:?}", rec.lists);
+    assert!(rec.lists[&22].contains("ada@example.com"));
+}

@@ -20,7 +20,7 @@ async fn upserts_a_contact_with_update_enabled_and_reports_created_or_updated() 
         .and(header("accept", "application/json"))
         .and(body_partial_json(json!({
             "email": "jane@example.com", "updateEnabled": true,
-            "listIds": [20, 21], "unlinkListIds": [22],
+            "listIds": [20, 21],
             "attributes": {"TOTAL_SPENT": 12.5, "FIRSTNAME": "Jane"}
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 7})))
@@ -35,6 +35,8 @@ async fn upserts_a_contact_with_update_enabled_and_reports_created_or_updated() 
         .mount(&server)
         .await;
     let c = client(&server);
+    let body = crate::adapters::brevo::wire::contact_body(&contact("jane@example.com"));
+    assert!(body.get("unlinkListIds").is_none(), "createContact has no unlinkListIds: {body}");
     let first = c.upsert_contact(&contact("jane@example.com")).await.unwrap();
     assert!(first.created && !first.sms_dropped);
     let second = c.upsert_contact(&contact("jane@example.com")).await.unwrap();
