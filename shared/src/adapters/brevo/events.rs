@@ -83,52 +83,66 @@ impl BrevoClient {
 
 /// Reads a 207 body leniently: an array of failures under `errors`,
 /// `failed`, `failures` or `failedEvents`, each with an index (`index`,
-/// `event_index`, `eventIndex`, `position`) and a message. Without usable
-/// details every event of the chunk is reported failed.
+/// `event_index`, `eventIndex`, `position`) that may be a number, a numeric
+/// string or a list of those, and a message. Brevo took every event not
+/// named: those are never reported failed (sending them again would fire
+/// their automations twice, CONTRACT "Brevo events"). A failure whose index
+/// cannot be read is logged and dropped for the same reason — at most once.
 fn partial_failures(v: &Value, chunk_len: usize) -> Vec<FailedEvent> {
     let list =
         ["errors", "failed", "failures", "failedEvents"].iter().find_map(|k| v.get(*k).and_then(Value::as_array));
     let mut out: Vec<FailedEvent> = Vec::new();
-    if let Some(items) = list {
-        for item in items {
-            let index = ["index", "event_index", "eventIndex", "position"]
-                .iter()
-                .find_map(|k| item.get(*k).and_then(Value::as_u64))
-                .and_then(|i| usize::try_from(i).ok())
-                .filter(|i| *i < chunk_len);
-            let message = ["message", "error", "reason"]
-                .iter()
-                .find_map(|k| match item.get(*k) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(o @ Value::Object(_)) => o.get("message").and_then(Value::as_str).map(str::to_owned),
-                    _ => None,
-                })
-                .map(|m| scrub_emails(&m))
-                .unwrap_or_else(|| "rejected by Brevo".to_owned());
-            match index {
-                Some(index) if !out.iter().any(|f| f.index == index) => {
-                    out.push(FailedEvent { index, message, retryable: false })
-                }
-                Some(_) => {}
-                None => return whole_chunk_failed(chunk_len),
+    let mut unreadable = 0usize;
+    for item in list.into_iter().flatten() {
+        let indices: Vec<usize> = ["index", "event_index", "eventIndex", "position"]
+            .iter()
+            .find_map(|k| item.get(*k))
+            .map(indices_of)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| *i < chunk_len)
+            .collect();
+        if indices.is_empty() {
+            unreadable += 1;
+            continue;
+        }
+        let message = ["message", "error", "reason"]
+            .iter()
+            .find_map(|k| match item.get(*k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(o @ Value::Object(_)) => o.get("message").and_then(Value::as_str).map(str::to_owned),
+                _ => None,
+            })
+            .map(|m| scrub_emails(&m))
+            .unwrap_or_else(|| "rejected by Brevo".to_owned());
+        for index in indices {
+            if !out.iter().any(|f| f.index == index) {
+                out.push(FailedEvent { index, message: message.clone(), retryable: false });
             }
         }
     }
-    if out.is_empty() {
-        return whole_chunk_failed(chunk_len);
+    if unreadable > 0 || (list.is_none() && out.is_empty()) {
+        tracing::warn!(
+            unreadable,
+            chunk = chunk_len,
+            "Brevo's 207 names failures this client cannot place: those events are taken as sent (never sent twice)"
+        );
     }
     out.sort_by_key(|f| f.index);
     out
 }
 
-fn whole_chunk_failed(chunk_len: usize) -> Vec<FailedEvent> {
-    (0..chunk_len)
-        .map(|index| FailedEvent {
-            index,
-            message: "Brevo reported a partial failure without details".to_owned(),
-            retryable: false,
-        })
-        .collect()
+/// An index as Brevo may write it: `3`, `"3"`, or `[1, 3]` / `["1", "3"]`.
+fn indices_of(v: &Value) -> Vec<usize> {
+    let one = |v: &Value| match v {
+        Value::Number(n) => n.as_u64().and_then(|i| usize::try_from(i).ok()),
+        Value::String(s) => s.trim().parse::<usize>().ok(),
+        _ => None,
+    };
+    match v {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    }
 }
 
 #[cfg(test)]

@@ -82,3 +82,35 @@ async fn a_batch_refused_outright_is_an_error() {
     let err = client(&server).send_events(&events).await.unwrap_err();
     assert_eq!(err.code(), Some("invalid_parameter"));
 }
+
+#[tokio::test]
+async fn a_207_never_reports_an_accepted_event_failed_whatever_the_index_shape() {
+    // Brevo has written the index as a number, a numeric string and a list;
+    // one failure carries no index at all. Only the named events failed.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/events/batch"))
+        .respond_with(ResponseTemplate::new(207).set_body_json(json!({
+            "errors": [
+                {"eventIndex": [0, 4], "message": "Invalid event_name"},
+                {"index": "2", "message": "bad date"},
+                {"message": "something without an index"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let events: Vec<_> = (0..6).map(event).collect();
+    let out = client(&server).send_events(&events).await.unwrap();
+    let idx: Vec<usize> = out.failed.iter().map(|f| f.index).collect();
+    assert_eq!(idx, vec![0, 2, 4], "only the events Brevo named are failed");
+    assert_eq!(out.sent, 3, "the others were taken and are never sent again");
+    // A 207 with no readable detail: nothing is taken as failed (at most once).
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/events/batch"))
+        .respond_with(ResponseTemplate::new(207).set_body_json(json!({"status": "partial"})))
+        .mount(&server)
+        .await;
+    let out = client(&server).send_events(&events).await.unwrap();
+    assert!(out.failed.is_empty() && out.sent == 6, "{out:?}");
+}
