@@ -397,6 +397,15 @@ pub struct CursorRecord {
     /// Incremental position: newest processed event's `created` and id.
     pub events_created: Option<i64>,
     pub events_last_id: Option<String>,
+    /// An unfinished walk of the events by time (`created[gte]`), so a
+    /// window that needs several runs resumes where the last one stopped:
+    /// its lower bound, the `types[]` chunk and position in it, and the
+    /// newest event seen so far (the cursor once the walk is complete).
+    pub down_since: Option<i64>,
+    pub down_chunk: Option<u64>,
+    pub down_after: Option<String>,
+    pub down_newest_created: Option<i64>,
+    pub down_newest_id: Option<String>,
     /// Objects (or events) seen in total.
     pub synced: u64,
     pub requests: u64,

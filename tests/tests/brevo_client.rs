@@ -61,11 +61,15 @@ async fn the_client_drives_the_sandbox_like_brevo() {
     assert_eq!(ensured.created, vec!["TOTAL_SPENT".to_owned()]);
     assert_eq!(sb.attributes()["TOTAL_SPENT"], "float");
 
-    // Real-time upsert, then an update that moves lists.
+    // Real-time upsert, then an update that moves lists: the upsert adds
+    // (createContact has no unlinkListIds, the sandbox refuses it as Brevo
+    // does), the removal is a list call.
     assert!(brevo.upsert_contact(&contact("jane@example.com", 12.5, &[20, 21])).await.unwrap().created);
     let mut moved = contact("jane@example.com", 20.0, &[22]);
     moved.unlink_list_ids = vec![21];
     assert!(!brevo.upsert_contact(&moved).await.unwrap().created);
+    assert_eq!(sb.lists_of("jane@example.com"), vec![20, 21, 22]);
+    brevo.remove_from_list(21, &["jane@example.com".to_owned()]).await.unwrap();
     assert_eq!(sb.lists_of("jane@example.com"), vec![20, 22]);
     assert_eq!(sb.contact("jane@example.com").unwrap().attributes["TOTAL_SPENT"], json!(20.0));
 

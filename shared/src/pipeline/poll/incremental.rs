@@ -58,6 +58,8 @@ where
         }
         let chunks: Vec<&[String]> = types.chunks(MAX_TYPES_PER_REQUEST).collect();
         let found_new = match (&rec.events_last_id, chunks.len()) {
+            // An unfinished walk by time finishes first.
+            _ if rec.down_since.is_some() => self.walk_down(&chunks, cursor_time, rec, run, rep).await?,
             (Some(last), 1) => {
                 let last = last.clone();
                 match self.walk_up(chunks[0], &last, rec, run, rep).await {
@@ -131,7 +133,9 @@ where
 
     /// Lists `created[gte]=since` through every page of each type chunk,
     /// newest first, enqueueing as it goes; the cursor moves to the newest
-    /// event only when every chunk was read to its end.
+    /// event only when every chunk was read to its end. Each page is
+    /// checkpointed (`down_*` in the record), so a window longer than one run
+    /// resumes at its position instead of starting over (and never stalls).
     async fn walk_down(
         &self,
         chunks: &[&[String]],
@@ -142,14 +146,29 @@ where
     ) -> Result<bool, StepError> {
         let skip = rec.events_last_id.clone();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut newest: Option<(i64, String)> = None;
-        for chunk in chunks {
+        // Resume an unfinished walk (same window), else start one.
+        let resume = rec.down_since.is_some() && rec.down_chunk.is_some_and(|c| (c as usize) < chunks.len());
+        let (since, first_chunk, mut resume_after) = if resume {
+            (rec.down_since.unwrap_or(since), rec.down_chunk.unwrap_or(0) as usize, rec.down_after.clone())
+        } else {
+            (since, 0, None)
+        };
+        let mut newest: Option<(i64, String)> = match (resume, rec.down_newest_created, rec.down_newest_id.clone()) {
+            (true, Some(c), Some(id)) => Some((c, id)),
+            _ => None,
+        };
+        if resume {
+            tracing::info!(since, chunk = first_chunk, "resuming an unfinished walk of the events by time");
+        }
+        for (ci, chunk) in chunks.iter().enumerate().skip(first_chunk) {
             let mut params: Vec<(&str, String)> = chunk.iter().map(|t| ("types[]", t.clone())).collect();
             params.push(("created[gte]", since.to_string()));
-            let mut after: Option<String> = None;
-            let mut first_page = true;
+            let mut after: Option<String> = resume_after.take();
+            let mut first_page = after.is_none();
             loop {
                 if !self.may_request(run) {
+                    checkpoint_down(rec, since, ci, after, &newest);
+                    self.cursors.save(rec).await?;
                     return Ok(false);
                 }
                 let position = after.as_deref().map_or(Position::Start, Position::After);
@@ -193,16 +212,44 @@ where
                     (true, Some(id)) => after = Some(id),
                     _ => break,
                 }
+                checkpoint_down(rec, since, ci, after.clone(), &newest);
+                self.cursors.save(rec).await?;
             }
+            // The next chunk starts at its newest page.
+            checkpoint_down(rec, since, ci + 1, None, &newest);
         }
-        let found = !seen.is_empty();
+        let found = !seen.is_empty() || resume;
         if let Some((c, id)) = newest {
             rec.events_created = Some(c);
             rec.events_last_id = Some(id);
         }
+        clear_down(rec);
         self.cursors.save(rec).await?;
         Ok(found)
     }
+}
+
+/// Records where an unfinished walk by time stands.
+fn checkpoint_down(
+    rec: &mut CursorRecord,
+    since: i64,
+    chunk: usize,
+    after: Option<String>,
+    newest: &Option<(i64, String)>,
+) {
+    rec.down_since = Some(since);
+    rec.down_chunk = Some(chunk as u64);
+    rec.down_after = after;
+    rec.down_newest_created = newest.as_ref().map(|(c, _)| *c);
+    rec.down_newest_id = newest.as_ref().map(|(_, id)| id.clone());
+}
+
+fn clear_down(rec: &mut CursorRecord) {
+    rec.down_since = None;
+    rec.down_chunk = None;
+    rec.down_after = None;
+    rec.down_newest_created = None;
+    rec.down_newest_id = None;
 }
 
 /// Why a walk by id stopped early: the cursor event is gone (list by time

@@ -430,3 +430,31 @@ fn sync_toggles_map_to_resources() {
     assert_eq!(names(SyncSettings { products: true, ..off }), ["products", "prices"]);
     assert_eq!(names(SyncSettings::default()).len(), 10);
 }
+
+#[tokio::test]
+async fn a_window_of_events_longer_than_one_run_advances_run_after_run() {
+    // GIVEN 250 events to read by time (no cursor id), and runs that may
+    // read only one page each
+    let options = PollOptions { max_pages_per_run: Some(1), ..PollOptions::default() };
+    let p = poller(only(&["customers"]), options);
+    let mut rec = CursorRecord::new("customers");
+    rec.mode = SyncMode::Incremental;
+    rec.events_created = Some(NOW - 10_000);
+    p.cursors.save(&rec).await.unwrap();
+    for i in 0..250 {
+        p.stripe.insert("/v1/events", event(&format!("evt_{i:03}"), "customer.updated", NOW - 5_000 + i, "cus_1"));
+    }
+    // WHEN three runs go by
+    for _ in 0..3 {
+        p.run(&PollRequest::default(), "a", far()).await.unwrap();
+    }
+    // THEN every event was queued once and the cursor is at the newest
+    let mut ids: Vec<String> = p.queue.messages().iter().map(|m| m.event_id.clone()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (250, 250), "each event once");
+    let rec = p.cursors.load("customers").await.unwrap().unwrap();
+    assert_eq!((rec.events_created, rec.events_last_id.as_deref()), (Some(NOW - 5_000 + 249), Some("evt_249")));
+    assert!(rec.down_since.is_none(), "the walk is finished");
+}
