@@ -78,7 +78,8 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             }
             return;
         }
-        for (cid, res) in self.send_contacts(&contacts).await {
+        let urgent = self.with_events_due(batch);
+        for (cid, res) in self.send_contacts(&contacts, &urgent).await {
             match res {
                 Ok(()) => batch.stats.contacts_synced += 1,
                 Err(e) => {
@@ -90,10 +91,31 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         }
     }
 
-    /// Upserts one by one below the import threshold, imports above it; then
-    /// the list removals of all of them, one call per list.
-    async fn send_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>) -> Pushed {
-        let mut out = self.write_contacts(contacts).await;
+    /// The customers a Brevo event is about to be sent for in this batch.
+    /// Their contacts are written in real time, never by the asynchronous
+    /// import: an automation the event triggers must find the attributes
+    /// already there (an import applies its rows later).
+    fn with_events_due(&self, batch: &Batch<'_>) -> BTreeSet<String> {
+        let s = &self.settings.stripe;
+        batch
+            .active()
+            .filter(|(_, w)| {
+                w.forward.as_ref().is_some_and(|f| {
+                    s.sends_event(&f.event_type) && batch.now.saturating_sub(f.created) <= s.event_max_age_secs()
+                })
+            })
+            .flat_map(|(_, w)| w.customers.iter().cloned())
+            .collect()
+    }
+
+    /// Upserts the contacts with events due, and the rest one by one below
+    /// the import threshold or by import above it; then the list removals of
+    /// all of them, one call per list.
+    async fn send_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>, urgent: &BTreeSet<String>) -> Pushed {
+        let (now, later): (BTreeMap<String, ContactUpdate>, BTreeMap<String, ContactUpdate>) =
+            contacts.clone().into_iter().partition(|(cid, _)| urgent.contains(cid));
+        let mut out = self.upsert_each(now.iter()).await;
+        out.extend(self.write_contacts(&later).await);
         let failed = self.unlink_lists(contacts).await;
         for (cid, res) in out.iter_mut() {
             if res.is_ok() {

@@ -602,3 +602,22 @@ async fn a_cancelled_subscriber_leaves_subscribers_through_a_list_call_not_the_u
     assert!(!rec.lists[&21].contains("ada@example.com"), "{:?}", rec.lists);
     assert!(rec.lists[&22].contains("ada@example.com"));
 }
+
+#[tokio::test]
+async fn contacts_with_an_event_due_are_written_in_real_time_not_by_the_asynchronous_import() {
+    // GIVEN an import threshold of 2 and a batch with two events due and a snapshot of two others
+    let w = World::with(|s| s.brevo.import_threshold = 2);
+    for id in ["cus_a", "cus_b", "cus_c", "cus_d"] {
+        w.given_a_subscriber(id, &format!("{id}@example.com"), 700);
+    }
+    let snap = json!({"object": SNAPSHOT_OBJECT, "key": "backfill:customers:r9:p1", "customers": ["cus_c", "cus_d"]});
+    let bodies = vec![invoice_failed("evt_a", "cus_a"), invoice_failed("evt_b", "cus_b"), snap.to_string()];
+    // WHEN consumed
+    let r = w.consume(bodies).await;
+    // THEN the two whose events go out now were upserted, the snapshot's
+    // contacts imported; both events sent
+    assert!(outcomes(&r).iter().all(|o| **o == Outcome::Done), "{:?}", r.outcomes);
+    let rec = w.brevo.record();
+    assert_eq!((rec.upserts, rec.imports), (2, 1));
+    assert_eq!(rec.events.len(), 2);
+}
