@@ -125,7 +125,9 @@ mod tests {
         assert_eq!(d.error_message, "could not read secret for STRIPE_SECRET_KEY: timeout");
         let d = diagnostic(ConfigError::invalid("STRIPE_API_BASE", "must be an http(s) URL").into());
         assert_eq!(d.error_type, "ConfigError");
-        let bad = PollRequest::from_event(&json!({"mode": "nope"})).map_err(PollError::from).unwrap_err();
+        let Err(bad) = PollRequest::from_event(&json!({"mode": "nope"})).map_err(PollError::from) else {
+            panic!("an unknown mode is refused")
+        };
         assert_eq!(diagnostic(bad.into()).error_type, "BadRequest");
         let store = PollError::from(shared::ports::StoreError::Unavailable("throttled".into()));
         assert_eq!(diagnostic(store.into()).error_type, "CursorStoreError");
