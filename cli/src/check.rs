@@ -17,7 +17,7 @@ use shared::domain::brevo::AttributeType;
 use shared::pipeline::poll;
 use shared::settings::{Settings, FIRSTNAME, LASTNAME, METADATA_PREFIX};
 
-use crate::backend;
+use crate::clients;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
@@ -81,7 +81,7 @@ fn needed_events(settings: &Settings) -> BTreeSet<String> {
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let settings = backend::settings()?;
+    let settings = clients::settings()?;
     let mut r = Report { failures: 0 };
     check_stripe(&settings, args.webhook_url.as_deref(), &mut r).await;
     check_brevo(&settings, args.fix, &mut r).await;
@@ -93,7 +93,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn check_stripe(settings: &Settings, webhook_url: Option<&str>, r: &mut Report) {
-    let reader = match backend::stripe_reader(settings, None).await {
+    let reader = match clients::stripe_reader(settings, None).await {
         Ok(reader) => reader,
         Err(e) => return r.line(false, format!("Stripe key: {e}")),
     };
@@ -167,7 +167,7 @@ async fn check_webhook(
 }
 
 async fn check_brevo(settings: &Settings, fix: bool, r: &mut Report) {
-    let brevo = match backend::brevo_client(settings, None).await {
+    let brevo = match clients::brevo_client(settings, None).await {
         Ok(b) => b,
         Err(e) => return r.line(false, format!("Brevo key: {e}")),
     };

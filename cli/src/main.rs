@@ -16,15 +16,23 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod backend;
+use crate::state::StateChoice;
+
+// Commands (used only by `main`).
 mod check;
 mod demo;
-mod dry_run;
-mod poll;
-mod progress;
 mod serve;
 mod status;
 mod sync;
+// What the commands run on, none of which uses a command:
+// `worker` → `clients`, `queue`; `poll` → `state`; `clients` → `state`,
+// `dry_run`; `state` → `queue`; `dry_run`, `progress`, `queue` → (shared only).
+mod clients;
+mod dry_run;
+mod poll;
+mod progress;
+mod queue;
+mod state;
 mod worker;
 
 #[derive(Parser)]
@@ -59,13 +67,6 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         customers: usize,
     },
-}
-
-/// Where the command keeps its state.
-#[derive(Debug, Clone)]
-pub enum StateChoice {
-    Local(PathBuf),
-    Aws,
 }
 
 #[tokio::main]

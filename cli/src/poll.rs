@@ -1,18 +1,17 @@
 //! The poller as the CLI runs it (`sync` once, `serve` on a schedule): the
 //! same [`Poller`] as the `stripe-poller` Lambda, over the CLI's state.
+//! Uses only [`crate::state`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::adapters::stripe::StripeClient;
 use shared::pipeline::poll::{self, BackfillRequest, PollOptions, PollReport, PollRequest, Poller};
-use shared::ports::{CursorStore, SystemClock};
+use shared::ports::SystemClock;
 use shared::settings::Settings;
 
-use crate::backend::Backend;
-use crate::sync::SyncArgs;
+use crate::state::Backend;
 
 /// A CLI run has no Lambda deadline; this only bounds a runaway pass.
 const PASS_DEADLINE: Duration = Duration::from_secs(24 * 3600);
@@ -24,15 +23,15 @@ pub struct PassOptions {
 }
 
 impl PassOptions {
-    /// `--full`, `--since` or `--resources` restart a historical sync (of the
-    /// named resources, from `--since` or the config's `since`); without
+    /// `full`, `since` or `resources` restart a historical sync (of the
+    /// named resources, from `since` or the config's `since`); without
     /// them each resource resumes where its cursor is.
-    pub fn from_sync(args: &SyncArgs) -> anyhow::Result<Self> {
-        let resources = if args.resources.is_empty() {
+    pub fn new(full: bool, since: Option<time::Date>, resources: &[String]) -> anyhow::Result<Self> {
+        let resources = if resources.is_empty() {
             None
         } else {
             let mut names = Vec::new();
-            for r in &args.resources {
+            for r in resources {
                 let spec = poll::resource(r).ok_or_else(|| {
                     let known: Vec<&str> = poll::RESOURCES.iter().map(|s| s.name).collect();
                     anyhow::anyhow!("--resources: unknown resource {r:?} (known: {})", known.join(", "))
@@ -41,8 +40,8 @@ impl PassOptions {
             }
             Some(names)
         };
-        let backfill = args.full || args.since.is_some() || resources.is_some();
-        let since = args.since.map(|d| d.midnight().assume_utc().unix_timestamp());
+        let backfill = full || since.is_some() || resources.is_some();
+        let since = since.map(|d| d.midnight().assume_utc().unix_timestamp());
         Ok(Self { request: PollRequest { backfill: backfill.then_some(BackfillRequest { since, resources }) } })
     }
 }
@@ -77,9 +76,4 @@ pub async fn run_once(
         tracing::warn!(resource = %r.resource, error = r.error.as_deref().unwrap_or(""), "resource could not be polled");
     }
     Ok(report)
-}
-
-/// The DynamoDB cursor table for `--aws`.
-pub fn aws_cursors(client: aws_sdk_dynamodb::Client, table: String) -> anyhow::Result<Arc<dyn CursorStore>> {
-    Ok(Arc::new(DynamoCursors::new(client, table)))
 }

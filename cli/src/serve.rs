@@ -23,17 +23,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use futures::StreamExt;
-use secrecy::SecretString;
-use shared::adapters::secrets::{LazySecret, SecretSource};
-use shared::config::{self, ProcessEnv};
+use shared::config::ProcessEnv;
 use shared::domain::signature::Verifier;
 use shared::pipeline::ingest::{handle_webhook, WebhookRequest, WebhookResponse, MAX_BODY_BYTES};
 use shared::ports::{EventQueue, SystemClock};
+use shared::wiring::SignatureConfig;
 use tokio::sync::{watch, Notify};
 
-use crate::backend::{self, AppConsumer, Backend, WorkQueue};
+use crate::clients::{self, AppConsumer};
 use crate::dry_run::CliBrevo;
-use crate::{poll, worker, StateChoice};
+use crate::queue::WorkQueue;
+use crate::state::{Backend, StateChoice};
+use crate::{poll, worker};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -61,30 +62,16 @@ struct App {
 }
 
 pub async fn run(choice: StateChoice, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let settings = backend::settings()?;
+    let settings = clients::settings()?;
     let poll_every = shared::settings::parse_duration(&args.poll_interval)
         .with_context(|| format!("--poll-interval {:?}: use e.g. 30s, 5m, 1h (0 = off)", args.poll_interval))?;
     let visibility = i64::try_from(args.visibility_timeout.max(1)).unwrap_or(120);
     let backend = Backend::open(&choice, visibility).await?;
-    let env = ProcessEnv;
-    let tolerance = config::webhook_tolerance(&env).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let source = match &settings.stripe.webhook_secret {
-        Some(s) => SecretSource::Value(s.clone()),
-        None => SecretSource::from_env(&env, config::STRIPE_WEBHOOK_SECRET).map_err(|e| anyhow::anyhow!("{e}"))?,
-    };
-    let secret: SecretString = LazySecret::new(config::STRIPE_WEBHOOK_SECRET, source, backend.aws.clone())
-        .get()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .clone();
-    let verifier = Verifier::from_comma_separated(&secret, tolerance);
-    if verifier.secret_count() == 0 {
-        anyhow::bail!("{} holds no secret", config::STRIPE_WEBHOOK_SECRET);
-    }
-    let stripe = backend::stripe_reader(&settings, backend.aws.clone()).await?;
+    let verifier = SignatureConfig::from_env(&ProcessEnv, &settings)?.verifier(backend.aws.as_ref()).await?;
+    let stripe = clients::stripe_reader(&settings, backend.aws.clone()).await?;
     let stripe_client = stripe.client().clone();
-    let brevo = CliBrevo::Real(backend::brevo_client(&settings, backend.aws.clone()).await?);
-    let consumer = Arc::new(backend::consumer(settings.clone(), &backend, brevo, stripe, visibility, false).await);
+    let brevo = CliBrevo::Real(clients::brevo_client(&settings, backend.aws.clone()).await?);
+    let consumer = Arc::new(clients::consumer(settings.clone(), &backend, brevo, stripe, visibility, false));
 
     let wake = Arc::new(Notify::new());
     let app = Arc::new(App { verifier, queue: Arc::clone(&backend.queue), wake: Arc::clone(&wake) });

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use shared::pipeline::poll;
 use shared::ports::{ContactCounts, CursorRecord, SyncMode};
 
-use crate::backend::{self, Backend};
-use crate::StateChoice;
+use crate::clients;
+use crate::state::{Backend, StateChoice};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
@@ -31,7 +31,7 @@ fn mode_name(m: SyncMode) -> &'static str {
 }
 
 pub async fn run(choice: StateChoice, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let settings = backend::settings()?;
+    let settings = clients::settings()?;
     // A state file that does not exist yet is an empty state (not created here).
     let choice = match &choice {
         StateChoice::Local(p) if !p.exists() => StateChoice::Local(":memory:".into()),

@@ -11,9 +11,11 @@ use anyhow::Context;
 use shared::adapters::sqlite::SqliteStore;
 use shared::ports::{CursorStore, EventQueue, IdempotencyStore};
 
-use crate::backend::{self, Backend, LocalQueue};
+use crate::clients;
 use crate::dry_run::{CliBrevo, DryRunBrevo};
-use crate::{poll, progress, worker, StateChoice};
+use crate::queue::LocalQueue;
+use crate::state::{Backend, StateChoice};
+use crate::{poll, progress, worker};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SyncArgs {
@@ -44,26 +46,25 @@ pub fn parse_date(s: &str) -> Result<time::Date, String> {
 }
 
 pub async fn run(choice: StateChoice, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let settings = backend::settings()?;
+    let settings = clients::settings()?;
     let visibility = i64::try_from(args.visibility_timeout.max(1)).unwrap_or(120);
     let real = Backend::open(&choice, visibility).await?;
     let backend = if args.dry_run { scratch_copy(&real, visibility).await? } else { real };
-    let stripe = backend::stripe_reader(&settings, backend.aws.clone()).await?;
+    let stripe = clients::stripe_reader(&settings, backend.aws.clone()).await?;
     let dry = Arc::new(DryRunBrevo::default());
     let brevo = if args.dry_run {
         CliBrevo::DryRun(Arc::clone(&dry))
     } else {
-        CliBrevo::Real(backend::brevo_client(&settings, backend.aws.clone()).await?)
+        CliBrevo::Real(clients::brevo_client(&settings, backend.aws.clone()).await?)
     };
     // With --dry-run stdout carries only the JSON lines.
     let say = |line: String| if args.dry_run { eprintln!("{line}") } else { println!("{line}") };
 
     let dlq_before = backend.work.depth().await.map(|d| d.dlq).unwrap_or(0);
     let pb = progress::spinner("polling Stripe…");
+    let pass = poll::PassOptions::new(args.full, args.since, &args.resources)?;
     let polled =
-        poll::run_once(&settings, &backend, stripe.client().clone(), &poll::PassOptions::from_sync(&args)?, &pb)
-            .await
-            .context("polling Stripe")?;
+        poll::run_once(&settings, &backend, stripe.client().clone(), &pass, &pb).await.context("polling Stripe")?;
     pb.finish_and_clear();
     say(format!(
         "poll: {} requests to Stripe, {} objects seen, {} messages enqueued",
@@ -79,7 +80,7 @@ pub async fn run(choice: StateChoice, args: SyncArgs) -> anyhow::Result<ExitCode
         return Ok(if report_poll_failures(&poll_failed) { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
 
-    let consumer = backend::consumer(settings.clone(), &backend, brevo, stripe, visibility, args.dry_run).await;
+    let consumer = clients::consumer(settings.clone(), &backend, brevo, stripe, visibility, args.dry_run);
     let pb = progress::spinner("consuming the queue…");
     let totals = worker::drain(backend.work.as_ref(), &consumer, |t, left| {
         pb.set_message(format!(

@@ -8,7 +8,8 @@ use shared::pipeline::consume::{ConsumeStats, Outcome};
 use shared::ports::Vendor;
 use tracing::Instrument;
 
-use crate::backend::{AppConsumer, Delivery, WorkQueue};
+use crate::clients::AppConsumer;
+use crate::queue::{Delivery, WorkQueue};
 
 /// Messages taken per batch (the consumer reloads each customer once per batch).
 pub const BATCH_SIZE: usize = 100;

@@ -2,6 +2,10 @@
 //! connector's YAML file. Loaded once per cold start; a missing or malformed
 //! value is an error naming the variable (or YAML path), never a default.
 //! Secrets are [`SecretString`]s and never print.
+//!
+//! The lowest floor of the crate: it uses nothing else of it. Every variable
+//! the connector reads is named here once; the typed per-function configs
+//! that read them are in `wiring` (the top floor).
 
 use secrecy::SecretString;
 
@@ -14,11 +18,25 @@ pub const CONNECTOR_CONFIG: &str = "CONNECTOR_CONFIG";
 pub const QUEUE_URL: &str = "QUEUE_URL";
 pub const CURSOR_TABLE: &str = "CURSOR_TABLE";
 pub const DEDUP_TABLE: &str = "DEDUP_TABLE";
+/// Optional: the dead-letter queue the consumer copies unprocessable messages to.
+pub const DLQ_URL: &str = "DLQ_URL";
 /// Optional: signature tolerance in seconds (default 300, never 0).
 pub const STRIPE_WEBHOOK_TOLERANCE_SECS: &str = "STRIPE_WEBHOOK_TOLERANCE_SECS";
+/// Optional: the poller's client-side Stripe budget (requests/s); default 80 live, 20 test.
+pub const STRIPE_REQUESTS_PER_SECOND: &str = "STRIPE_REQUESTS_PER_SECOND";
+/// The log filter (read by `telemetry`).
+pub const RUST_LOG: &str = "RUST_LOG";
+/// `JSON` gives one JSON object per log line (read by `telemetry`).
+pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
+/// A secret `VAR` deployed in AWS Secrets Manager is named by `VAR_ARN`…
+pub const ARN_SUFFIX: &str = "_ARN";
+/// …and one in SSM Parameter Store (SecureString) by `VAR_PARAM`.
+pub const PARAM_SUFFIX: &str = "_PARAM";
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_BREVO_API_BASE: &str = "https://api.brevo.com";
+/// Stripe's own default signature tolerance (seconds) in every official SDK.
+pub const DEFAULT_WEBHOOK_TOLERANCE_SECS: u64 = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -35,6 +53,16 @@ pub enum ConfigError {
 impl ConfigError {
     pub fn invalid(var: &str, reason: impl Into<String>) -> Self {
         Self::Invalid { var: var.to_owned(), reason: reason.into() }
+    }
+
+    /// A short name for the kind of failure (a Lambda's `errorType`):
+    /// `SecretUnavailable` when a secret could not be read from AWS (may
+    /// pass on a retry), `ConfigError` for a missing or wrong setting.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SecretUnavailable { .. } => "SecretUnavailable",
+            Self::Missing { .. } | Self::Invalid { .. } | Self::File { .. } => "ConfigError",
+        }
     }
 }
 
@@ -88,12 +116,24 @@ pub fn base_url(env: &dyn EnvSource, name: &str, default: &str) -> Result<String
 /// Signature tolerance (seconds); 300 by default, never below 1.
 pub fn webhook_tolerance(env: &dyn EnvSource) -> Result<u64, ConfigError> {
     match optional(env, STRIPE_WEBHOOK_TOLERANCE_SECS) {
-        None => Ok(crate::domain::signature::DEFAULT_TOLERANCE_SECS),
+        None => Ok(DEFAULT_WEBHOOK_TOLERANCE_SECS),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if n >= 1 => Ok(n),
             _ => Err(ConfigError::invalid(STRIPE_WEBHOOK_TOLERANCE_SECS, "must be a whole number of seconds ≥ 1")),
         },
     }
+}
+
+/// An optional positive, finite number (e.g. a rate), or an error naming the variable.
+pub fn positive_number(env: &dyn EnvSource, name: &str) -> Result<Option<f64>, ConfigError> {
+    optional(env, name)
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| ConfigError::invalid(name, "must be a positive number"))
+        })
+        .transpose()
 }
 
 #[cfg(test)]
@@ -130,5 +170,25 @@ mod tests {
         assert_eq!(webhook_tolerance(&env(&[(STRIPE_WEBHOOK_TOLERANCE_SECS, "60")])).unwrap(), 60);
         assert!(webhook_tolerance(&env(&[(STRIPE_WEBHOOK_TOLERANCE_SECS, "0")])).is_err());
         assert!(webhook_tolerance(&env(&[(STRIPE_WEBHOOK_TOLERANCE_SECS, "x")])).is_err());
+    }
+
+    #[test]
+    fn a_rate_must_be_a_positive_number() {
+        let rate = |v: &str| positive_number(&env(&[(STRIPE_REQUESTS_PER_SECOND, v)]), STRIPE_REQUESTS_PER_SECOND);
+        assert_eq!(positive_number(&env(&[]), STRIPE_REQUESTS_PER_SECOND).unwrap(), None);
+        assert_eq!(rate("12.5").unwrap(), Some(12.5));
+        for bad in ["-3", "0", "NaN", "inf", "fast"] {
+            let e = rate(bad).unwrap_err().to_string();
+            assert!(e.contains(STRIPE_REQUESTS_PER_SECOND) && e.contains("positive"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_an_unreadable_secret_is_a_secret_unavailable_kind() {
+        let unavailable = ConfigError::SecretUnavailable { var: BREVO_API_KEY.into(), reason: "timeout".into() };
+        assert_eq!(unavailable.kind(), "SecretUnavailable");
+        assert_eq!(ConfigError::Missing { var: QUEUE_URL.into() }.kind(), "ConfigError");
+        assert_eq!(ConfigError::invalid(QUEUE_URL, "x").kind(), "ConfigError");
+        assert_eq!(ConfigError::File { path: "c.yaml".into(), reason: "x".into() }.kind(), "ConfigError");
     }
 }

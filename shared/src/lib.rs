@@ -4,7 +4,14 @@
 //! and the use cases themselves (ingest, consume, poll).
 //!
 //! Floors, each using only the ones below it:
-//! `pipeline` → `ports` / `adapters` → `domain` → `config`.
+//! `wiring` → `pipeline` → `ports` / `adapters` → `domain` → `settings` → `config`.
+//! - `wiring`, the composition root (typed per-function configs, adapter
+//!   builders, deferred init), may use every floor; nothing here uses it.
+//! - `settings` (the YAML file) uses only `config` (the variables);
+//!   `domain::mapping` reads the settings.
+//! - `telemetry` and `error` are helpers any floor may use; they use only
+//!   `config`.
+//!
 //! Nothing here knows about Lambda; the `functions/*` binaries only wire.
 
 pub mod adapters;

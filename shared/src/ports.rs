@@ -48,11 +48,20 @@ impl QueueMessage {
     pub fn sqs_size(&self) -> usize {
         let attr = |name: &str, value: &str| name.len() + "String".len() + value.len();
         self.body.len()
-            + attr("event_id", &self.event_id)
-            + attr("type", &self.event_type)
-            + attr("source", self.source.as_str())
-            + self.livemode.map_or(0, |_| attr("livemode", "false"))
+            + attr(attr::EVENT_ID, &self.event_id)
+            + attr(attr::EVENT_TYPE, &self.event_type)
+            + attr(attr::SOURCE, self.source.as_str())
+            + self.livemode.map_or(0, |_| attr(attr::LIVEMODE, "false"))
     }
+}
+
+/// The names a [`QueueMessage`]'s attributes carry on the queue (written and
+/// read back by `adapters::sqs`, whose `attr` module adds the others).
+pub mod attr {
+    pub const EVENT_ID: &str = "event_id";
+    pub const EVENT_TYPE: &str = "type";
+    pub const SOURCE: &str = "source";
+    pub const LIVEMODE: &str = "livemode";
 }
 
 /// The SQS limit on one message including attributes (1 MiB since 2025-08).

@@ -406,8 +406,8 @@ fn substitute_env(text: &str, env: &dyn EnvSource) -> Result<String, String> {
                     }
                     // A secret deployed as `{NAME}_ARN`/`{NAME}_PARAM` is read from AWS
                     // later: the placeholder then stands for "from the environment".
-                    let deferred = config::optional(env, &format!("{name}_ARN")).is_some()
-                        || config::optional(env, &format!("{name}_PARAM")).is_some();
+                    let deferred = config::optional(env, &format!("{name}{}", config::ARN_SUFFIX)).is_some()
+                        || config::optional(env, &format!("{name}{}", config::PARAM_SUFFIX)).is_some();
                     let value = match config::optional(env, name) {
                         Some(v) => v,
                         None if deferred => String::new(),

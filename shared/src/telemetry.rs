@@ -4,6 +4,8 @@
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::{AWS_LAMBDA_LOG_FORMAT, RUST_LOG};
+
 /// Libraries that log request and response bodies at debug/trace level
 /// (the AWS SDK logs whole SQS messages, i.e. Stripe payloads with e-mail
 /// addresses): capped at `info` whatever `RUST_LOG` asks, so no level of
@@ -40,9 +42,9 @@ pub fn filter(directives: &str) -> EnvFilter {
 /// Installs the global subscriber once; later calls are no-ops.
 pub fn init(default_filter: &str) {
     let directives =
-        std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default_filter.to_owned());
+        std::env::var(RUST_LOG).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default_filter.to_owned());
     let filter = filter(&directives);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
+    let json = std::env::var(AWS_LAMBDA_LOG_FORMAT).map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = if json { builder.json().with_current_span(true).without_time().try_init() } else { builder.try_init() };
 }

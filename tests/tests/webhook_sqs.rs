@@ -1,14 +1,16 @@
 //! The webhook handler with the real SQS adapter against moto: the message
 //! lands with its attributes; an unreachable SQS gives Stripe a 5xx and the
 //! cause is logged; with moto's process killed Stripe gets a 5xx, and its
-//! retry after moto is back is queued.
+//! retry after moto is back is queued. And the adapter's receive side (what
+//! `stripe-brevo --aws` works the queue with): attributes read back, retry
+//! later, acknowledge, counts, the dead-letter queue from the redrive policy.
 
 use e2e_tests::{aws, aws_unreachable, create_queue, unique, LogCapture, MotoProcess};
 use lambda_http::{Body, Request};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::adapters::secrets::{LazySecret, SecretSource};
-use shared::adapters::sqs::SqsQueue;
+use shared::adapters::sqs::{MessageAttributes, QueueCounts, SqsQueue};
 use shared::domain::signature::sign_header;
 use shared::ports::{EventQueue, QueueMessage, Source, SystemClock};
 use stripe_webhook::{handle, App};
@@ -158,4 +160,71 @@ async fn with_moto_stopped_stripe_gets_a_5xx_and_its_retry_after_the_restart_is_
     let queued: Value = serde_json::from_str(msgs[0].body().expect("body")).expect("json");
     let sent: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(queued, sent, "the verified raw event, unchanged");
+}
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn received_messages_carry_their_attributes_and_are_retried_or_acknowledged() {
+    let aws = aws().await;
+    let client = aws_sdk_sqs::Client::new(&aws);
+    let dlq_url = create_queue(&aws, &unique("recv-dlq")).await;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attrs")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    let url = client
+        .create_queue()
+        .queue_name(unique("recv"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let q = SqsQueue::new(client.clone(), url.clone());
+    assert_eq!(q.dead_letter_queue_url().await.as_deref(), Some(dlq_url.as_str()), "found from the redrive policy");
+    q.send(&QueueMessage {
+        body: event_body(),
+        event_id: "evt_recv_1".into(),
+        event_type: "invoice.payment_failed".into(),
+        livemode: Some(true),
+        source: Source::Webhook,
+    })
+    .await
+    .expect("sent");
+
+    let got = q.receive(10, 1, 30).await.expect("received");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, event_body());
+    assert_eq!(
+        got[0].attributes,
+        MessageAttributes {
+            event_id: Some("evt_recv_1".into()),
+            event_type: Some("invoice.payment_failed".into()),
+            source: Some(Source::Webhook),
+            livemode: Some(true),
+        }
+    );
+    assert_eq!(got[0].receive_count, 1);
+    assert_eq!(q.counts().await.expect("counts").in_flight, 1);
+
+    // Retry later (now), then it comes back as a second delivery.
+    q.change_visibility(&got[0].receipt_handle, 0).await.expect("visible again");
+    let again = q.receive(10, 1, 30).await.expect("received");
+    assert_eq!((again.len(), again[0].message_id.as_str()), (1, got[0].message_id.as_str()));
+    assert_eq!(again[0].receive_count, 2);
+
+    q.ack(&again[0].receipt_handle).await.expect("acknowledged");
+    assert_eq!(q.counts().await.expect("counts"), QueueCounts::default(), "nothing left");
+    assert!(q.receive(10, 0, 30).await.expect("received").is_empty());
 }

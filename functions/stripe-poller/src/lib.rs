@@ -6,19 +6,42 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
+use shared::config::ConfigError;
 use shared::pipeline::poll::{PollError, PollReport, PollRequest, Poller, StripeFeed};
 use shared::ports::{Clock, CursorStore, EventQueue};
 
 /// Why an invocation is reported as failed (Lambda's `Errors` metric).
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
+    /// The poller could not be built (e.g. the Stripe key could not be read).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Poll(#[from] PollError),
     /// The run went through, but these resources could not be read; each
     /// record's `last_error` says why and the next run retries them.
     #[error("resources failed: {0}")]
     ResourcesFailed(String),
+}
+
+/// Lambda reports `error_type` in the invocation's error and its logs: a
+/// configuration fault (`ConfigError`, `SecretUnavailable`), a refused
+/// payload (`BadRequest`), an AWS outage (`CursorStoreError`, `QueueError`)
+/// or resources Stripe would not serve (`ResourcesFailed`). The message
+/// names variables and resources, never a secret.
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::Config(c) => c.kind(),
+            HandlerError::Poll(PollError::BadRequest(_)) => "BadRequest",
+            HandlerError::Poll(PollError::Store(_)) => "CursorStoreError",
+            HandlerError::Poll(PollError::Queue(_)) => "QueueError",
+            HandlerError::ResourcesFailed(_) => "ResourcesFailed",
+        };
+        Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+    }
 }
 
 /// The instant the run must be over by, from the context's deadline (epoch
@@ -90,5 +113,30 @@ mod tests {
         assert_eq!(past.saturating_duration_since(Instant::now()), Duration::ZERO);
         let emulator = deadline_from_epoch_ms(600_000);
         assert!(emulator.saturating_duration_since(Instant::now()) > Duration::from_secs(200));
+    }
+
+    #[test]
+    fn each_failure_reaches_lambda_with_its_own_error_type() {
+        let diagnostic = |e: HandlerError| Diagnostic::from(e);
+        let d = diagnostic(
+            ConfigError::SecretUnavailable { var: "STRIPE_SECRET_KEY".into(), reason: "timeout".into() }.into(),
+        );
+        assert_eq!(d.error_type, "SecretUnavailable");
+        assert_eq!(d.error_message, "could not read secret for STRIPE_SECRET_KEY: timeout");
+        let d = diagnostic(ConfigError::invalid("STRIPE_API_BASE", "must be an http(s) URL").into());
+        assert_eq!(d.error_type, "ConfigError");
+        let Err(bad) = PollRequest::from_event(&json!({"mode": "nope"})).map_err(PollError::from) else {
+            panic!("an unknown mode is refused")
+        };
+        assert_eq!(diagnostic(bad.into()).error_type, "BadRequest");
+        let store = PollError::from(shared::ports::StoreError::Unavailable("throttled".into()));
+        assert_eq!(diagnostic(store.into()).error_type, "CursorStoreError");
+        let queue = PollError::from(shared::ports::QueueError::Unavailable("down".into()));
+        assert_eq!(diagnostic(queue.into()).error_type, "QueueError");
+        let d = diagnostic(HandlerError::ResourcesFailed("charges, refunds".into()));
+        assert_eq!(
+            (d.error_type.as_str(), d.error_message.as_str()),
+            ("ResourcesFailed", "resources failed: charges, refunds")
+        );
     }
 }

@@ -2,43 +2,36 @@
 //! (API Gateway HTTP API v2, REST API v1, or a Function URL; base64 bodies
 //! already decoded by `lambda_http`) into the shared ingest use case.
 
+use std::sync::Arc;
+
 use lambda_http::{Body, Request, Response};
 use shared::adapters::secrets::LazySecret;
 use shared::domain::signature::Verifier;
 use shared::pipeline::ingest::{handle_webhook, unavailable, WebhookRequest, WebhookResponse};
 use shared::ports::{Clock, EventQueue};
-use tokio::sync::OnceCell;
+use shared::wiring::{self, Deferred};
 
 /// Everything the handler needs, built once per cold start.
 pub struct App<Q, C> {
     pub queue: Q,
     pub clock: C,
-    pub secret: LazySecret,
-    pub tolerance_secs: u64,
-    verifier: OnceCell<Verifier>,
+    /// Built from the secret on the first request (a network call when the
+    /// secret is in AWS); retried on the next request if that failed.
+    verifier: Deferred<Verifier>,
 }
 
 impl<Q: EventQueue, C: Clock> App<Q, C> {
     pub fn new(queue: Q, clock: C, secret: LazySecret, tolerance_secs: u64) -> Self {
-        Self { queue, clock, secret, tolerance_secs, verifier: OnceCell::new() }
+        let secret = Arc::new(secret);
+        let verifier = Deferred::new(move || {
+            let secret = Arc::clone(&secret);
+            async move { wiring::verifier(secret.get().await?, tolerance_secs) }
+        });
+        Self { queue, clock, verifier }
     }
 
     async fn verifier(&self) -> Option<&Verifier> {
-        let res = self
-            .verifier
-            .get_or_try_init(|| async {
-                let s = self.secret.get().await?;
-                let v = Verifier::from_comma_separated(s, self.tolerance_secs);
-                if v.secret_count() == 0 {
-                    return Err(shared::config::ConfigError::invalid(
-                        shared::config::STRIPE_WEBHOOK_SECRET,
-                        "holds no secret",
-                    ));
-                }
-                Ok(v)
-            })
-            .await;
-        match res {
+        match self.verifier.get().await {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::error!(cause = %e, "webhook secret unavailable");

@@ -1,8 +1,9 @@
-//! Secrets: from the environment locally; from AWS Secrets Manager or SSM
-//! Parameter Store (SecureString) when deployed. The template passes the
-//! secret's ARN/name as `{VAR}_ARN` (Secrets Manager) or `{VAR}_PARAM` (SSM),
-//! never the secret. Fetched lazily (first use), once per container, so cold
-//! init makes no network call.
+//! Secrets: from the YAML config or the environment locally; from AWS Secrets
+//! Manager or SSM Parameter Store (SecureString) when deployed. The template
+//! passes the secret's ARN/name as `{VAR}_ARN` (Secrets Manager) or
+//! `{VAR}_PARAM` (SSM), never the secret. Fetched lazily (first use), once
+//! per container, so cold init makes no network call.
+//! [`SecretSource::resolve`] is the one place that says which source wins.
 //!
 //! A Secrets Manager value may be the secret itself or a JSON object holding
 //! it under the variable's name (one secret for all three keys).
@@ -10,7 +11,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use crate::config::{optional, ConfigError, EnvSource};
+use crate::config::{optional, ConfigError, EnvSource, ARN_SUFFIX, PARAM_SUFFIX};
 
 #[derive(Clone)]
 pub enum SecretSource {
@@ -30,15 +31,24 @@ impl std::fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
+    /// The value from the YAML config when it has one (`configured`), else
+    /// [`SecretSource::from_env`].
+    pub fn resolve(configured: Option<&SecretString>, env: &dyn EnvSource, var: &str) -> Result<Self, ConfigError> {
+        match configured {
+            Some(value) => Ok(Self::Value(value.clone())),
+            None => Self::from_env(env, var),
+        }
+    }
+
     /// `VAR`, else `VAR_ARN`, else `VAR_PARAM`; none is an error naming `VAR`.
     pub fn from_env(env: &dyn EnvSource, var: &str) -> Result<Self, ConfigError> {
         if let Some(v) = optional(env, var) {
             return Ok(Self::Value(SecretString::from(v)));
         }
-        if let Some(id) = optional(env, &format!("{var}_ARN")) {
+        if let Some(id) = optional(env, &format!("{var}{ARN_SUFFIX}")) {
             return Ok(Self::SecretsManager { id });
         }
-        if let Some(name) = optional(env, &format!("{var}_PARAM")) {
+        if let Some(name) = optional(env, &format!("{var}{PARAM_SUFFIX}")) {
             return Ok(Self::Ssm { name });
         }
         Err(ConfigError::Missing { var: var.to_owned() })
@@ -138,6 +148,26 @@ mod tests {
         let s = SecretSource::from_env(&env, "BREVO_API_KEY").unwrap();
         assert!(matches!(s, SecretSource::Value(_)));
         assert!(!format!("{s:?}").contains("xkeysib"));
+    }
+
+    #[test]
+    fn the_yaml_value_wins_over_every_variable() {
+        let env: HashMap<String, String> =
+            [("STRIPE_WEBHOOK_SECRET", "whsec_env"), ("STRIPE_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:x")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let yaml = SecretString::from("whsec_yaml".to_owned());
+        match SecretSource::resolve(Some(&yaml), &env, "STRIPE_WEBHOOK_SECRET").unwrap() {
+            SecretSource::Value(v) => assert_eq!(v.expose_secret(), "whsec_yaml"),
+            other => panic!("{other:?}"),
+        }
+        match SecretSource::resolve(None, &env, "STRIPE_WEBHOOK_SECRET").unwrap() {
+            SecretSource::Value(v) => assert_eq!(v.expose_secret(), "whsec_env"),
+            other => panic!("{other:?}"),
+        }
+        let e = SecretSource::resolve(None, &HashMap::new(), "STRIPE_WEBHOOK_SECRET").unwrap_err();
+        assert_eq!(e.to_string(), "STRIPE_WEBHOOK_SECRET is not set");
     }
 
     #[test]

@@ -93,20 +93,6 @@ pub struct Received {
     pub receive_count: u32,
 }
 
-impl Received {
-    /// The consumer's view of it.
-    pub fn inbound(&self) -> crate::pipeline::consume::InboundMessage {
-        crate::pipeline::consume::InboundMessage {
-            message_id: self.id.to_string(),
-            body: self.message.body.clone(),
-            event_id: Some(self.message.event_id.clone()).filter(|s| !s.is_empty()),
-            event_type: Some(self.message.event_type.clone()).filter(|s| !s.is_empty()),
-            source: Some(self.message.source),
-            receive_count: self.receive_count,
-        }
-    }
-}
-
 /// A dead-lettered message (for inspection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadMessage {

@@ -4,7 +4,8 @@
 //! `whsec_…` secret. A header is accepted when **any** `v1` entry matches the
 //! HMAC under **any** configured secret (Stripe sends one `v1` per active
 //! secret while a secret is being rolled), compared in constant time, and its
-//! timestamp is within the tolerance in both directions.
+//! timestamp is within the tolerance in both directions (the caller's: 300 s
+//! unless configured, see [`crate::config::webhook_tolerance`]).
 //! See <https://docs.stripe.com/webhooks#verify-manually>.
 
 use hmac::{Hmac, Mac};
@@ -13,9 +14,6 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// Stripe's own default tolerance (seconds) in every official SDK.
-pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 
 /// Why a signature header was refused. Each case is distinct so logs and
 /// metrics can tell a misconfigured secret from a replay or garbage.

@@ -15,7 +15,6 @@ use serde::de::DeserializeOwned;
 use super::StripeError;
 use crate::adapters::http::retry::{self, Failed, Failure, ServerWait, Step};
 use crate::adapters::http::{Backoff, TokenBucket};
-use crate::config::{self, ConfigError, EnvSource};
 
 /// The API version every request pins, so objects keep the shape we parse.
 /// <https://docs.stripe.com/api/versioning>
@@ -206,14 +205,6 @@ impl StripeClient {
     /// A client with the defaults.
     pub fn new(base_url: impl Into<String>, key: SecretString) -> Result<Self, StripeError> {
         Self::builder(base_url, key).build()
-    }
-
-    /// From `STRIPE_API_BASE` (default `https://api.stripe.com`) and
-    /// `STRIPE_SECRET_KEY` held in the environment.
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let base = config::base_url(env, config::STRIPE_API_BASE, config::DEFAULT_STRIPE_API_BASE)?;
-        let key = config::required_secret(env, config::STRIPE_SECRET_KEY)?;
-        Self::new(base, key).map_err(|e| ConfigError::invalid(config::STRIPE_API_BASE, e.to_string()))
     }
 
     /// True for `sk_live_…` / `rk_live_…` keys.

@@ -1,0 +1,229 @@
+//! One typed configuration per function — [`WebhookConfig`],
+//! [`ConsumerConfig`], [`PollerConfig`] — each read once from an
+//! [`EnvSource`] and the YAML [`Settings`], failing fast with the variable's
+//! name; and the parts they share ([`StripeApiConfig`], [`BrevoApiConfig`],
+//! [`SignatureConfig`]), which the CLI reads for the same things.
+//!
+//! Reading a config makes no network call: a secret held in AWS stays a
+//! [`SecretSource`] until it is loaded (on the first invocation, see
+//! [`super::Deferred`]). Every variable is a constant of [`crate::config`];
+//! `Debug` never prints a secret.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use secrecy::SecretString;
+
+use crate::adapters::brevo::{BrevoClient, BrevoConfig, BrevoLimits, Rate};
+use crate::adapters::secrets::{LazySecret, SecretSource};
+use crate::adapters::stripe::StripeClient;
+use crate::adapters::stripe::StripeReader;
+use crate::config::{self, ConfigError, EnvSource};
+use crate::domain::signature::Verifier;
+use crate::settings::Settings;
+
+/// The Stripe API: where it is and the key.
+#[derive(Debug, Clone)]
+pub struct StripeApiConfig {
+    /// `STRIPE_API_BASE` (default `https://api.stripe.com`).
+    pub base_url: String,
+    /// `connectors.stripe.secret_key`, else `STRIPE_SECRET_KEY` / `_ARN` / `_PARAM`.
+    pub secret_key: SecretSource,
+}
+
+impl StripeApiConfig {
+    pub fn from_env(env: &dyn EnvSource, settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            base_url: config::base_url(env, config::STRIPE_API_BASE, config::DEFAULT_STRIPE_API_BASE)?,
+            secret_key: SecretSource::resolve(settings.stripe.secret_key.as_ref(), env, config::STRIPE_SECRET_KEY)?,
+        })
+    }
+
+    /// Reads the key (a network call when it is held in AWS).
+    pub async fn load_key(&self, aws: Option<&SdkConfig>) -> Result<SecretString, ConfigError> {
+        self.secret_key.load(config::STRIPE_SECRET_KEY, aws).await
+    }
+
+    /// A client for `key`; `requests_per_second` replaces the client's
+    /// default budget when given.
+    pub fn client(&self, key: SecretString, requests_per_second: Option<f64>) -> Result<StripeClient, ConfigError> {
+        let mut builder = StripeClient::builder(self.base_url.clone(), key);
+        if let Some(rps) = requests_per_second {
+            builder = builder.requests_per_second(Some(rps));
+        }
+        builder.build().map_err(|e| ConfigError::invalid(config::STRIPE_API_BASE, e.to_string()))
+    }
+
+    /// The consumer's Stripe side (client + product cache) for `key`.
+    pub fn reader(&self, key: SecretString) -> Result<StripeReader, ConfigError> {
+        self.client(key, None).map(StripeReader::new)
+    }
+}
+
+/// The Brevo API: where it is and the key (the YAML holds no Brevo key).
+#[derive(Debug, Clone)]
+pub struct BrevoApiConfig {
+    /// `BREVO_API_BASE` (default `https://api.brevo.com`).
+    pub base_url: String,
+    /// `BREVO_API_KEY` / `_ARN` / `_PARAM`.
+    pub api_key: SecretSource,
+}
+
+impl BrevoApiConfig {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            base_url: config::base_url(env, config::BREVO_API_BASE, config::DEFAULT_BREVO_API_BASE)?,
+            api_key: SecretSource::resolve(None, env, config::BREVO_API_KEY)?,
+        })
+    }
+
+    /// Reads the key (a network call when it is held in AWS).
+    pub async fn load_key(&self, aws: Option<&SdkConfig>) -> Result<SecretString, ConfigError> {
+        self.api_key.load(config::BREVO_API_KEY, aws).await
+    }
+
+    /// The client for `key`, rate limits from `settings` (`connectors.brevo.rate_limits`).
+    pub fn client(&self, key: SecretString, settings: &Settings) -> Result<BrevoClient, ConfigError> {
+        let mut cfg = BrevoConfig::new(self.base_url.clone(), key);
+        let r = settings.brevo.rate_limits;
+        let d = BrevoLimits::default();
+        cfg.limits = BrevoLimits {
+            contacts: Rate::per_second(f64::from(r.contacts_rps), r.contacts_rps.max(1)),
+            events: Rate::per_second(f64::from(r.events_rps), r.events_rps.max(1)),
+            orders: Rate::per_second(f64::from(r.orders_rps), r.orders_rps.max(1)),
+            other: d.other,
+        };
+        BrevoClient::new(cfg).map_err(|e| ConfigError::invalid(config::BREVO_API_BASE, e.to_string()))
+    }
+}
+
+/// Webhook signature checking: the endpoint secret(s) and the tolerance.
+#[derive(Debug, Clone)]
+pub struct SignatureConfig {
+    /// `connectors.stripe.webhook_secret`, else `STRIPE_WEBHOOK_SECRET` /
+    /// `_ARN` / `_PARAM`; several, comma-separated, during a rotation.
+    pub secret: SecretSource,
+    /// `STRIPE_WEBHOOK_TOLERANCE_SECS` (default 300, never 0).
+    pub tolerance_secs: u64,
+}
+
+impl SignatureConfig {
+    pub fn from_env(env: &dyn EnvSource, settings: &Settings) -> Result<Self, ConfigError> {
+        let tolerance_secs = config::webhook_tolerance(env)?;
+        let secret =
+            SecretSource::resolve(settings.stripe.webhook_secret.as_ref(), env, config::STRIPE_WEBHOOK_SECRET)?;
+        Ok(Self { secret, tolerance_secs })
+    }
+
+    /// The secret, fetched on first use and kept.
+    pub fn lazy_secret(&self, aws: Option<SdkConfig>) -> LazySecret {
+        LazySecret::new(config::STRIPE_WEBHOOK_SECRET, self.secret.clone(), aws)
+    }
+
+    /// Reads the secret now (a network call when it is held in AWS).
+    pub async fn verifier(&self, aws: Option<&SdkConfig>) -> Result<Verifier, ConfigError> {
+        let secret = self.secret.load(config::STRIPE_WEBHOOK_SECRET, aws).await?;
+        verifier(&secret, self.tolerance_secs)
+    }
+}
+
+/// The verifier for a (comma-separated) secret; one that holds no secret at
+/// all is an error naming `STRIPE_WEBHOOK_SECRET`.
+pub fn verifier(secret: &SecretString, tolerance_secs: u64) -> Result<Verifier, ConfigError> {
+    let v = Verifier::from_comma_separated(secret, tolerance_secs);
+    if v.secret_count() == 0 {
+        return Err(ConfigError::invalid(config::STRIPE_WEBHOOK_SECRET, "holds no secret"));
+    }
+    Ok(v)
+}
+
+/// `stripe-webhook`: verify, then queue.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `QUEUE_URL`.
+    pub queue_url: String,
+    pub signature: SignatureConfig,
+}
+
+impl WebhookConfig {
+    /// Reads `CONNECTOR_CONFIG` (for `webhook_secret`), then the rest.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let settings = Settings::from_env(env)?;
+        Ok(Self {
+            queue_url: config::required(env, config::QUEUE_URL)?,
+            signature: SignatureConfig::from_env(env, &settings)?,
+        })
+    }
+}
+
+/// `stripe-to-brevo`: SQS batches to Brevo.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// `CONNECTOR_CONFIG`, or the built-in default.
+    pub settings: Arc<Settings>,
+    /// `DEDUP_TABLE`.
+    pub dedup_table: String,
+    pub stripe: StripeApiConfig,
+    pub brevo: BrevoApiConfig,
+    /// `DLQ_URL`, optional: unprocessable messages are copied there.
+    pub dead_letter_queue_url: Option<String>,
+    /// `CURSOR_TABLE`, optional: where the contact counters go (for
+    /// `stripe-brevo status --aws`).
+    pub cursor_table: Option<String>,
+    /// `QUEUE_URL`, optional: the event queue the consumer puts fan-out units
+    /// and deferred copies back on (without it, fan-out is processed in place
+    /// and work not reached before the deadline is returned for retry).
+    pub queue_url: Option<String>,
+}
+
+impl ConsumerConfig {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let settings = super::settings(env)?;
+        let dedup_table = config::required(env, config::DEDUP_TABLE)?;
+        Ok(Self {
+            stripe: StripeApiConfig::from_env(env, &settings)?,
+            brevo: BrevoApiConfig::from_env(env)?,
+            dead_letter_queue_url: config::optional(env, config::DLQ_URL),
+            cursor_table: config::optional(env, config::CURSOR_TABLE),
+            queue_url: config::optional(env, config::QUEUE_URL),
+            dedup_table,
+            settings,
+        })
+    }
+}
+
+/// `stripe-poller`: Stripe to the queue, on a schedule.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    /// `CONNECTOR_CONFIG`, or the built-in default.
+    pub settings: Arc<Settings>,
+    /// `QUEUE_URL`.
+    pub queue_url: String,
+    /// `CURSOR_TABLE`: cursors and the lease.
+    pub cursor_table: String,
+    /// `STRIPE_REQUESTS_PER_SECOND`, optional: the client-side Stripe budget
+    /// (default 80 live, 20 test).
+    pub requests_per_second: Option<f64>,
+    pub stripe: StripeApiConfig,
+}
+
+impl PollerConfig {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let settings = super::settings(env)?;
+        let queue_url = config::required(env, config::QUEUE_URL)?;
+        let cursor_table = config::required(env, config::CURSOR_TABLE)?;
+        let requests_per_second = config::positive_number(env, config::STRIPE_REQUESTS_PER_SECOND)?;
+        Ok(Self {
+            stripe: StripeApiConfig::from_env(env, &settings)?,
+            settings,
+            queue_url,
+            cursor_table,
+            requests_per_second,
+        })
+    }
+
+    /// The poller's Stripe client for `key`, with its budget.
+    pub fn stripe_client(&self, key: SecretString) -> Result<StripeClient, ConfigError> {
+        self.stripe.client(key, self.requests_per_second)
+    }
+}
