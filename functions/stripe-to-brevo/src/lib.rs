@@ -54,12 +54,18 @@ where
 }
 
 /// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds
-/// since the epoch) as an instant on this process's clock.
-pub fn deadline_instant(deadline_ms: u64) -> tokio::time::Instant {
+/// since the epoch) as an instant on this process's clock; `None` when it is
+/// not in the future (a local runtime that sets none, e.g. `cargo lambda
+/// watch`): the batch then runs without one.
+pub fn deadline_instant(deadline_ms: u64) -> Option<tokio::time::Instant> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    tokio::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    if deadline_ms <= now_ms {
+        tracing::debug!(deadline_ms, now_ms, "the invocation's deadline is not in the future: ignored");
+        return None;
+    }
+    Some(tokio::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms))
 }
 
 /// Handles one SQS batch, starting no work it could not finish before
@@ -129,5 +135,27 @@ mod tests {
         let d = Diagnostic::from(HandlerError::from(ConfigError::invalid("BREVO_API_BASE", "must be an http(s) URL")));
         assert_eq!(d.error_type, "ConfigError");
         assert_eq!(d.error_message, "BREVO_API_BASE is invalid: must be an http(s) URL");
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::deadline_instant;
+
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+
+    #[tokio::test]
+    async fn a_deadline_in_the_future_becomes_an_instant_that_far_away() {
+        let d = deadline_instant(now_ms() + 60_000).expect("a deadline");
+        let left = d.saturating_duration_since(tokio::time::Instant::now());
+        assert!(left > std::time::Duration::from_secs(58) && left <= std::time::Duration::from_secs(60), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_that_is_not_in_the_future_is_ignored() {
+        assert!(deadline_instant(0).is_none());
+        assert!(deadline_instant(now_ms().saturating_sub(1_000)).is_none());
     }
 }

@@ -74,7 +74,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let consumer = app.get().await.map_err(HandlerError::from)?;
         let deadline = stripe_to_brevo::deadline_instant(event.context.deadline);
-        Ok::<_, HandlerError>(stripe_to_brevo::handle_until(consumer, event.payload, Some(deadline)).await)
+        Ok::<_, HandlerError>(stripe_to_brevo::handle_until(consumer, event.payload, deadline).await)
     }))
     .await
 }

@@ -308,7 +308,12 @@ where
     /// Processes one batch, starting no work it could not finish before
     /// `deadline`; never fails as a whole.
     pub async fn consume_until(&self, messages: &[InboundMessage], deadline: Option<Instant>) -> BatchReport {
-        let reload_until = deadline.map(|d| d.checked_sub(self.options.reserve).unwrap_or_else(Instant::now));
+        // Keep the reserve, but never more than half of a short budget, so a
+        // function with a small timeout still makes progress.
+        let reload_until = deadline.map(|d| {
+            let budget = d.saturating_duration_since(Instant::now());
+            d.checked_sub(self.options.reserve.min(budget / 2)).unwrap_or(d)
+        });
         let mut batch = Batch::new(self.clock.now_unix(), messages, reload_until);
         tracing::info!(messages = messages.len(), budget_ms = ?deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64), "batch started");
         self.plan(&mut batch);

@@ -530,8 +530,9 @@ async fn a_snapshot_naming_many_customers_is_split_into_units_on_the_queue() {
 
 #[tokio::test(start_paused = true)]
 async fn near_the_deadline_no_reload_starts_and_the_rest_goes_back_as_copies() {
-    // GIVEN 40 events of 40 customers, Stripe taking 1 s per reload, and a
-    // deadline 25 s away (20 s kept in reserve: 5 s of reloads, 4 at a time)
+    // GIVEN 40 events of 40 customers, Stripe taking 3 s per reload, and a
+    // deadline 25 s away (half of a budget under 2 × 20 s is kept in reserve:
+    // 12.5 s of reloads, 4 at a time, so 5 rounds)
     let (w, queue) = world_with_queue();
     let mut bodies = Vec::new();
     for i in 0..40 {
@@ -539,7 +540,7 @@ async fn near_the_deadline_no_reload_starts_and_the_rest_goes_back_as_copies() {
         w.given_a_subscriber(&id, &format!("{id}@example.com"), 500);
         bodies.push(charge_event(&format!("evt_{i:02}"), "charge.refunded", &id));
     }
-    w.stripe.set_latency(std::time::Duration::from_secs(1));
+    w.stripe.set_latency(std::time::Duration::from_secs(3));
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(25);
     // WHEN the batch is consumed
     let r = w.consumer.consume_until(&batch(bodies), Some(deadline)).await;
