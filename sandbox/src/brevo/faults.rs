@@ -10,6 +10,8 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue};
 use rand::Rng;
 
+use crate::latency::Latency;
+
 use super::http::{error, Answer};
 use super::state::{Shared, State};
 use super::BrevoSandbox;
@@ -80,7 +82,18 @@ impl BrevoSandbox {
         self.shared.lock().outage = on;
     }
 
-    /// Removes every injected fault and ends an outage.
+    /// The response latency from now on: each answer waits uniformly in
+    /// [latency − jitter, latency + jitter]. Not a fault: kept by `reset_faults`.
+    pub fn set_response_latency(&self, latency: Duration, jitter: Duration) {
+        self.shared.lock().latency.latency = Latency::new(latency, jitter);
+    }
+
+    /// The response latency in effect.
+    pub fn response_latency(&self) -> Latency {
+        self.shared.lock().latency.latency
+    }
+
+    /// Removes every injected fault and ends an outage (the response latency stays).
     pub fn reset_faults(&self) {
         let mut st = self.shared.lock();
         st.faults.clear();

@@ -21,6 +21,9 @@
 //! requests, or each request with a probability drawn from a seeded RNG,
 //! answer 429 (with `x-sib-ratelimit-limit/-remaining/-reset`), a 5xx, or
 //! are delayed; [`BrevoSandbox::set_outage`] answers 503 to everything.
+//! Every request can also wait a response latency with jitter
+//! ([`BrevoSandboxOptions::latency`], [`BrevoSandbox::set_response_latency`];
+//! none by default), which is the sandbox's pace, not a fault.
 //! Binds 127.0.0.1 on a free port only; stops on drop or
 //! [`BrevoSandbox::shutdown`].
 //!
@@ -64,6 +67,7 @@ pub use events::RecordedEvent;
 pub use faults::{Family, Fault};
 pub use import::ImportRecord;
 
+use crate::latency::{Jittered, Latency};
 use state::{Shared, State};
 
 /// The key the sandbox accepts unless told otherwise.
@@ -83,12 +87,25 @@ pub struct BrevoSandboxOptions {
     pub rate_limit_reset_secs: u64,
     /// `x-sib-ratelimit-limit` sent with injected 429s.
     pub rate_limit_limit: u64,
+    /// Delay before every answer, uniform in [latency − jitter, latency +
+    /// jitter] (see [`crate::latency`]); zero by default.
+    pub latency: Duration,
+    pub jitter: Duration,
+}
+
+impl BrevoSandboxOptions {
+    /// Every answer waits uniformly in [latency − jitter, latency + jitter].
+    pub fn with_latency(mut self, latency: Duration, jitter: Duration) -> Self {
+        self.latency = latency;
+        self.jitter = jitter;
+        self
+    }
 }
 
 impl Default for BrevoSandboxOptions {
     /// Key [`SANDBOX_API_KEY`]; lists 20 `all_customers`, 21 `subscribers`,
     /// 22 `churned` (the default config's ids); Brevo's default attributes
-    /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10.
+    /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10; no latency.
     fn default() -> Self {
         Self {
             api_key: SANDBOX_API_KEY.to_owned(),
@@ -103,6 +120,8 @@ impl Default for BrevoSandboxOptions {
             seed: 42,
             rate_limit_reset_secs: 1,
             rate_limit_limit: 10,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
         }
     }
 }
@@ -175,6 +194,7 @@ impl BrevoSandbox {
             rng: StdRng::seed_from_u64(opts.seed),
             reset_secs: opts.rate_limit_reset_secs,
             limit: opts.rate_limit_limit,
+            latency: Jittered::new(Latency::new(opts.latency, opts.jitter), opts.seed),
         };
         let shared = Arc::new(Shared { state: Mutex::new(state) });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

@@ -8,6 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use serde_json::Value;
 
+use crate::latency::Jittered;
+
 use super::contacts::SandboxContact;
 use super::events::RecordedEvent;
 use super::faults::{Family, FaultPlan};
@@ -36,6 +38,8 @@ pub(super) struct State {
     pub(super) reset_secs: u64,
     /// `x-sib-ratelimit-limit` of injected 429s.
     pub(super) limit: u64,
+    /// The response latency (not a fault: `reset_faults` keeps it).
+    pub(super) latency: Jittered,
 }
 
 impl State {

@@ -279,3 +279,38 @@ async fn shuts_down_on_request() {
     sb.shutdown().await;
     assert!(reqwest::get(format!("{base}/v3/account")).await.is_err());
 }
+
+#[tokio::test]
+async fn answers_at_once_by_default_and_after_the_configured_latency_with_jitter() {
+    async fn timed(c: &Client, n: usize) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let started = std::time::Instant::now();
+            assert_eq!(c.get("/v3/account").await.0, 200);
+            out.push(started.elapsed());
+        }
+        out
+    }
+    let sb = sandbox().await;
+    assert!(timed(&Client::new(&sb), 3).await.iter().all(|d| *d < Duration::from_millis(40)), "none by default");
+
+    let opts = BrevoSandboxOptions::default().with_latency(Duration::from_millis(60), Duration::from_millis(30));
+    let sb = BrevoSandbox::start(opts).await.unwrap();
+    let c = Client::new(&sb);
+    let times = timed(&c, 12).await;
+    assert!(times.iter().all(|d| *d >= Duration::from_millis(30)), "at least latency − jitter: {times:?}");
+    let (min, max) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(*max - *min > Duration::from_millis(5), "jittered, not constant: {times:?}");
+
+    // A pace, not a fault: reset_faults keeps it, and it adds to an injected delay.
+    sb.reset_faults();
+    assert_eq!(
+        sb.response_latency(),
+        crate::latency::Latency::new(Duration::from_millis(60), Duration::from_millis(30))
+    );
+    sb.set_response_latency(Duration::from_millis(50), Duration::ZERO);
+    sb.fail_next(Family::Other, 1, Fault::Delay(Duration::from_millis(50)));
+    assert!(timed(&c, 1).await[0] >= Duration::from_millis(100));
+    sb.set_response_latency(Duration::ZERO, Duration::ZERO);
+    assert!(timed(&c, 3).await.iter().all(|d| *d < Duration::from_millis(25)));
+}
