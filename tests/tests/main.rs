@@ -10,6 +10,7 @@ mod consumer;
 mod dedup_dynamodb;
 mod fuzz;
 mod lambda_e2e;
+mod lambda_runtime;
 mod poller;
 mod soak;
 mod stripe_client;
