@@ -8,6 +8,7 @@ mod common;
 mod brevo_client;
 mod consumer;
 mod dedup_dynamodb;
+mod deployed_shape;
 mod fuzz;
 mod lambda_e2e;
 mod lambda_runtime;

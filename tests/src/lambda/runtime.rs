@@ -24,24 +24,24 @@
 //! source's `MaximumConcurrency`, a reserved concurrency). Each container's
 //! stdout/stderr goes to `{log_dir}/{name}-{n}.log` (appended, a line per
 //! cold start), so its log survives the process.
+//!
+//! Layout: this file holds the public handles and their counters; `api` the
+//! Runtime API server; `container` a process with its server and the wait
+//! for one invocation's outcome.
+
+mod api;
+mod container;
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use rand::Rng;
-use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use axum::http::HeaderMap;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use container::Container;
 
 /// Lambda's limit on an on-demand function's init phase.
 /// <https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html>
@@ -178,276 +178,6 @@ type Stats = Arc<Mutex<Counters>>;
 fn stats_mut(stats: &Stats) -> std::sync::MutexGuard<'_, Counters> {
     stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-// ---------------------------------------------------------------------------
-// The Runtime API server of one container
-// ---------------------------------------------------------------------------
-
-/// An event waiting for the runtime's `/next`.
-struct Pending {
-    id: String,
-    body: Vec<u8>,
-}
-
-/// What the runtime told the server.
-enum RuntimeEvent {
-    Handed { id: String, at: Instant },
-    Response { id: String, body: Bytes, at: Instant },
-    Error { id: String, error: ErrorBody, at: Instant },
-    InitError(ErrorBody),
-}
-
-struct RuntimeApi {
-    pending: tokio::sync::Mutex<mpsc::Receiver<Pending>>,
-    events: mpsc::UnboundedSender<RuntimeEvent>,
-    timeout: Duration,
-    arn: String,
-}
-
-fn epoch_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
-}
-
-async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
-    let pending = api.pending.lock().await.recv().await;
-    let Some(p) = pending else {
-        return StatusCode::GONE.into_response();
-    };
-    let deadline = epoch_ms() + api.timeout.as_millis();
-    let _ = api.events.send(RuntimeEvent::Handed { id: p.id.clone(), at: Instant::now() });
-    let trace = format!(
-        "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
-        epoch_ms() / 1000,
-        rand::rng().random::<u128>() >> 32,
-        rand::rng().random::<u64>()
-    );
-    let mut resp = (StatusCode::OK, p.body).into_response();
-    let h = resp.headers_mut();
-    for (k, v) in [
-        ("content-type", "application/json".to_owned()),
-        ("lambda-runtime-aws-request-id", p.id),
-        ("lambda-runtime-deadline-ms", deadline.to_string()),
-        ("lambda-runtime-invoked-function-arn", api.arn.clone()),
-        ("lambda-runtime-trace-id", trace),
-    ] {
-        if let Ok(v) = v.parse() {
-            h.insert(k, v);
-        }
-    }
-    resp
-}
-
-fn accepted() -> Response {
-    (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
-}
-
-async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
-    let _ = api.events.send(RuntimeEvent::Response { id, body, at: Instant::now() });
-    accepted()
-}
-
-async fn error(
-    State(api): State<Arc<RuntimeApi>>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let _ = api.events.send(RuntimeEvent::Error { id, error: ErrorBody::parse(&headers, &body), at: Instant::now() });
-    accepted()
-}
-
-async fn init_error(State(api): State<Arc<RuntimeApi>>, headers: HeaderMap, body: Bytes) -> Response {
-    let _ = api.events.send(RuntimeEvent::InitError(ErrorBody::parse(&headers, &body)));
-    accepted()
-}
-
-fn router(api: Arc<RuntimeApi>) -> Router {
-    Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(api)
-}
-
-// ---------------------------------------------------------------------------
-// One container: a process and its Runtime API server
-// ---------------------------------------------------------------------------
-
-struct Container {
-    child: Child,
-    server: tokio::task::JoinHandle<()>,
-    invocations: mpsc::Sender<Pending>,
-    events: mpsc::UnboundedReceiver<RuntimeEvent>,
-    spawned: Instant,
-    initialised: bool,
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-        self.server.abort();
-    }
-}
-
-/// Lambda's reserved variables for a provided.al2023 function.
-/// <https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime>
-fn reserved_env(spec: &FunctionSpec, runtime_api: &str, stream: &str) -> Vec<(String, String)> {
-    let task_root = spec.binary.parent().map(|p| p.display().to_string()).unwrap_or_default();
-    [
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", stream.to_owned()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
-        ("AWS_REGION", REGION.to_owned()),
-        ("AWS_DEFAULT_REGION", REGION.to_owned()),
-        ("LAMBDA_TASK_ROOT", task_root),
-        ("_HANDLER", "bootstrap".to_owned()),
-        ("TZ", ":UTC".to_owned()),
-        ("LANG", "en_US.UTF-8".to_owned()),
-        ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-impl Container {
-    async fn start(spec: &FunctionSpec, env_index: usize, cold_start: u64) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let (to_runtime, pending) = mpsc::channel(1);
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let api = Arc::new(RuntimeApi {
-            pending: tokio::sync::Mutex::new(pending),
-            events: events_tx,
-            timeout: spec.timeout,
-            arn: spec.arn(),
-        });
-        let app = router(api);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        std::fs::create_dir_all(&spec.log_dir)?;
-        let log_path = spec.log_dir.join(format!("{}-{env_index}.log", spec.name));
-        let mut log = OpenOptions::new().create(true).append(true).open(&log_path)?;
-        writeln!(log, "==== {} environment {env_index}: cold start {cold_start}", spec.name)?;
-        let stream = format!("env{env_index}-start{cold_start}");
-        let mut cmd = Command::new(&spec.binary);
-        cmd.env_clear()
-            .envs(reserved_env(spec, &addr.to_string(), &stream))
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let spawned = Instant::now();
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                server.abort();
-                return Err(e);
-            }
-        };
-        Ok(Self { child, server, invocations: to_runtime, events, spawned, initialised: false })
-    }
-
-    /// Resolves when the process has exited, with how it ended.
-    async fn exited(child: &mut Child) -> String {
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return status.to_string(),
-                Ok(None) => tokio::time::sleep(EXIT_POLL).await,
-                Err(e) => return format!("cannot be waited for: {e}"),
-            }
-        }
-    }
-
-    /// Hands `body` to the runtime and waits for its answer, the deadline,
-    /// or the process's end. Returns the result, the invocation's duration
-    /// (when answered) and whether the container can be reused.
-    async fn run(
-        &mut self,
-        body: Vec<u8>,
-        timeout: Duration,
-        stats: &Stats,
-    ) -> (Result<Value, InvokeError>, Option<Duration>, bool) {
-        let id = request_id();
-        if self.invocations.send(Pending { id: id.clone(), body }).await.is_err() {
-            return (Err(InvokeError::Crashed("the runtime API server stopped".into())), None, false);
-        }
-        let init_until = Instant::now() + INIT_TIMEOUT;
-        let mut handed: Option<Instant> = None;
-        let mut init_error: Option<ErrorBody> = None;
-        loop {
-            let until = handed.map_or(init_until, |at| at + timeout);
-            tokio::select! {
-                ev = self.events.recv() => match ev {
-                    Some(RuntimeEvent::Handed { id: i, at }) if i == id => {
-                        if !self.initialised {
-                            self.initialised = true;
-                            stats_mut(stats).init_durations.push(at - self.spawned);
-                        }
-                        handed = Some(at);
-                    }
-                    Some(RuntimeEvent::Response { id: i, body, at }) if i == id => {
-                        let took = handed.map(|h| at - h);
-                        let value = if body.is_empty() {
-                            Ok(Value::Null)
-                        } else {
-                            serde_json::from_slice(&body).map_err(|e| {
-                                InvokeError::FunctionError(ErrorBody {
-                                    error_type: "Runtime.InvalidResponse".into(),
-                                    error_message: e.to_string(),
-                                })
-                            })
-                        };
-                        return (value, took, true);
-                    }
-                    Some(RuntimeEvent::Error { id: i, error, at }) if i == id => {
-                        return (Err(InvokeError::FunctionError(error)), handed.map(|h| at - h), true);
-                    }
-                    Some(RuntimeEvent::InitError(e)) => init_error = Some(e),
-                    Some(_) => {} // another request id: nothing of this invocation
-                    None => return (Err(InvokeError::Crashed("the runtime API server stopped".into())), None, false),
-                },
-                status = Self::exited(&mut self.child) => {
-                    let err = match init_error.take() {
-                        Some(e) => InvokeError::InitError(e),
-                        None => InvokeError::Crashed(format!("process exited ({status})")),
-                    };
-                    return (Err(err), None, false);
-                }
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {
-                    let _ = self.child.kill(); // SIGKILL, as Lambda ends a timed-out sandbox
-                    let err = match handed {
-                        Some(_) => InvokeError::Timeout(timeout),
-                        None => InvokeError::InitError(init_error.take().unwrap_or(ErrorBody {
-                            error_type: "Runtime.InitTimeout".into(),
-                            error_message: format!("init did not finish within {INIT_TIMEOUT:?}"),
-                        })),
-                    };
-                    return (Err(err), None, false);
-                }
-            }
-        }
-    }
-}
-
-/// A request id shaped like Lambda's (a UUID v4).
-fn request_id() -> String {
-    let n: u128 = rand::rng().random();
-    let n = (n & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-// ---------------------------------------------------------------------------
-// The public handles
-// ---------------------------------------------------------------------------
 
 /// One execution environment (a container): at most one invocation at a time.
 pub struct ExecutionEnvironment {

@@ -276,6 +276,8 @@ pub fn parse_rate(expression: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const CONSUMER: &str = "StripeToBrevoFunction";

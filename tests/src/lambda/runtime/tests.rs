@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use super::container::{request_id, reserved_env};
 use super::*;
 
 #[test]
