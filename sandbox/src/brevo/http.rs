@@ -57,7 +57,7 @@ pub(super) async fn handle(
         tokio::time::sleep(delay).await;
     }
     let mut extra = HeaderMap::new();
-    let injected = faults::apply(fault, &shared, &mut extra).await;
+    let injected = faults::apply(fault, family, &shared, &mut extra).await;
     let mut st = shared.lock();
     let out = match injected {
         Some(a) => a,

@@ -12,7 +12,7 @@ use crate::latency::Jittered;
 
 use super::contacts::SandboxContact;
 use super::events::RecordedEvent;
-use super::faults::{Family, FaultPlan};
+use super::faults::{Family, FaultPlan, Window};
 use super::import::ImportRecord;
 use super::{FamilyCounts, LoggedRequest};
 
@@ -40,6 +40,8 @@ pub(super) struct State {
     pub(super) limit: u64,
     /// The response latency (not a fault: `reset_faults` keeps it).
     pub(super) latency: Jittered,
+    /// Brevo's rate limits per family, when enforced (not faults either).
+    pub(super) limits: HashMap<Family, Window>,
 }
 
 impl State {

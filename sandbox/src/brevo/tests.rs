@@ -314,3 +314,38 @@ async fn answers_at_once_by_default_and_after_the_configured_latency_with_jitter
     sb.set_response_latency(Duration::ZERO, Duration::ZERO);
     assert!(timed(&c, 3).await.iter().all(|d| *d < Duration::from_millis(25)));
 }
+
+#[tokio::test]
+async fn an_enforced_rate_limit_answers_429_with_brevos_headers_until_the_second_is_over() {
+    let opts = BrevoSandboxOptions::default().with_rate_limit(Family::Other, 3);
+    let sb = BrevoSandbox::start(opts).await.unwrap();
+    let c = Client::new(&sb);
+    let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        statuses.push(c.send(reqwest::Method::GET, "/v3/account", None).await);
+    }
+    assert!(started.elapsed() < Duration::from_millis(900), "all in one window");
+    assert_eq!(statuses.iter().map(|s| s.0).collect::<Vec<_>>(), vec![200, 200, 200, 429, 429]);
+    let h = &statuses[3].1;
+    assert_eq!(h["x-sib-ratelimit-limit"], "3");
+    assert_eq!(h["x-sib-ratelimit-remaining"], "0");
+    assert_eq!(h["x-sib-ratelimit-reset"], "1");
+    assert_eq!(c.get("/v3/contacts/attributes").await.0, 200, "other families are not limited");
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert_eq!(c.get("/v3/account").await.0, 200, "a new window");
+    sb.reset_faults();
+    let burst: Vec<u16> = account_gets(&c, 4).await;
+    assert_eq!(burst.iter().filter(|s| **s == 429).count(), 2, "kept by reset_faults: {burst:?}");
+    sb.set_rate_limit(Family::Other, None);
+    assert!(account_gets(&c, 5).await.iter().all(|s| *s == 200));
+}
+
+/// `n` sequential GETs of `/v3/account`.
+async fn account_gets(c: &Client, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(c.get("/v3/account").await.0);
+    }
+    out
+}
