@@ -26,7 +26,9 @@
 //! [the consumer's timeout + its batching window = 65; the template's 420 s
 //! would outlast the test, so the queue attribute is shortened and the test
 //! says so], `DEPLOYED_SHAPE_BUDGET_SECS` [150, per phase],
-//! `DEPLOYED_SHAPE_WEBHOOK_CONCURRENCY` [4].
+//! `DEPLOYED_SHAPE_WEBHOOK_CONCURRENCY` [4], `DEPLOYED_SHAPE_BREVO_RATE_LIMITS`
+//! [1: the Brevo sandbox enforces the General plan's 10/s on contacts and
+//! events and 5/s on orders; 0: unlimited].
 //!
 //! Also here, smaller: moto's redrive policy (a message received
 //! `maxReceiveCount` times moves to the DLQ) and the event source mapping's
@@ -48,7 +50,7 @@ use e2e_tests::lambda::{
 use e2e_tests::{aws, moto_endpoint, unique};
 use futures::StreamExt;
 use rand::SeedableRng;
-use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions};
+use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, Family};
 use sandbox::stripe::{StripeSandbox, StripeSandboxOptions};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -91,6 +93,7 @@ struct Knobs {
     visibility: Duration,
     budget: Duration,
     webhook_concurrency: usize,
+    brevo_rate_limits: bool,
 }
 
 impl Knobs {
@@ -106,6 +109,7 @@ impl Knobs {
             visibility: Duration::from_secs(env_u64("DEPLOYED_SHAPE_VISIBILITY_SECS", visibility_default.as_secs())),
             budget: Duration::from_secs(env_u64("DEPLOYED_SHAPE_BUDGET_SECS", 150)),
             webhook_concurrency: env_u64("DEPLOYED_SHAPE_WEBHOOK_CONCURRENCY", 4).max(1) as usize,
+            brevo_rate_limits: env_u64("DEPLOYED_SHAPE_BREVO_RATE_LIMITS", 1) != 0,
         }
     }
 }
@@ -293,7 +297,14 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
     // Vendors at their pace, and the soak's data set.
     let stripe_opts = StripeSandboxOptions::default().with_latency(knobs.stripe.0, knobs.stripe.1);
     let stripe = StripeSandbox::start(stripe_opts).await.expect("stripe sandbox");
-    let brevo_opts = BrevoSandboxOptions::default().with_latency(knobs.brevo.0, knobs.brevo.1);
+    let mut brevo_opts = BrevoSandboxOptions::default().with_latency(knobs.brevo.0, knobs.brevo.1);
+    if knobs.brevo_rate_limits {
+        // The General plan's limits (CONTRACT.md, "Vendor facts").
+        brevo_opts = brevo_opts
+            .with_rate_limit(Family::Contacts, 10)
+            .with_rate_limit(Family::Events, 10)
+            .with_rate_limit(Family::Orders, 5);
+    }
     let brevo = BrevoSandbox::start(brevo_opts).await.expect("brevo sandbox");
     seed_customers(&stripe, knobs.customers, now() - 90 * 86_400);
     let settings = Settings::from_yaml(CONFIG, &ProcessEnv).expect("the test's connector config");
