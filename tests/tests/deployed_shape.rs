@@ -42,6 +42,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use e2e_tests::lambda::esm::{queue_depth, QueueDepth};
 use e2e_tests::lambda::events::{http_api_event, http_status, sample, scheduled_event};
 use e2e_tests::lambda::runtime::aws_stand_in_env;
+use e2e_tests::lambda::stack::queue_arn;
 use e2e_tests::lambda::template::parse_rate;
 use e2e_tests::lambda::{
     function_binaries, scratch_dir, EventSourceMapping, Function, FunctionSpec, LocalStack, QueueRef, Schedule,
@@ -463,16 +464,7 @@ async fn queue_with_redrive(sqs: &aws_sdk_sqs::Client, max_receive: u32, visibil
             req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
         }
         let url = req.send().await.expect("queue").queue_url.expect("url");
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .expect("arn");
+        let arn = queue_arn(sqs, &url).await.expect("arn");
         refs.push(QueueRef { url, arn, region: "us-east-1".into() });
     }
     let q = refs.pop().expect("queue");

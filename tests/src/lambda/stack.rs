@@ -78,16 +78,7 @@ impl LocalStack {
             .map_err(|e| format!("CreateQueue {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?
             .queue_url
             .ok_or("CreateQueue gave no URL")?;
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| format!("GetQueueAttributes {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .ok_or("no QueueArn")?;
+        let arn = queue_arn(sqs, &url).await?;
         let region = arn.split(':').nth(3).unwrap_or("us-east-1").to_owned();
         let queue = QueueRef { url: url.clone(), arn: arn.clone(), region };
         self.add(logical_id, url, Some(arn));
@@ -141,6 +132,19 @@ impl LocalStack {
         }
         Ok(out)
     }
+}
+
+/// A queue's ARN (`GetQueueAttributes`).
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| format!("GetQueueAttributes {url}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| format!("{url}: no QueueArn"))
 }
 
 /// Creates a Secrets Manager secret on moto with boto3 (the test crate has
