@@ -3,4 +3,5 @@
 //! the vendors' real headers, 5xx, slow answers). Never linked into a Lambda.
 
 pub mod brevo;
+pub mod latency;
 pub mod stripe;

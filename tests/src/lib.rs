@@ -1,10 +1,14 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: the moto endpoint and
 //! AWS configuration that `scripts/test` provides, the venv's Python, unique
-//! resource names, and a log capture to prove what never reaches a log.
+//! resource names, and a log capture to prove what never reaches a log;
+//! [`lambda`], the deployed-shape harness (a Lambda Runtime API emulator, the
+//! SQS event source mapping, the schedule, the template as data).
 //!
 //! Tests that need moto or the venv are `#[ignore = "…"]` so a bare
 //! `cargo test` stays green offline; `scripts/test` runs them all
 //! (`--run-ignored all`) with `AWS_ENDPOINT_URL` and `STRIPE_BREVO_PYTHON` set.
+
+pub mod lambda;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

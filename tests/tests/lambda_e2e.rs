@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use e2e_tests::lambda::events::sqs_event;
+use e2e_tests::lambda::stack::create_secret;
+use e2e_tests::lambda::{function_binaries, workspace_root as root};
 use e2e_tests::{aws, closed_port, create_queue, moto_endpoint, python, unique};
 use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions};
 use sandbox::stripe::{Seed, StripeSandbox, StripeSandboxOptions};
@@ -29,10 +32,6 @@ use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::domain::signature::sign_header;
 
 const WEBHOOK_SECRET: &str = "whsec_lambda_e2e_0123456789";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
@@ -71,52 +70,6 @@ fn log_path(name: &str) -> PathBuf {
 
 fn venv_bin(tool: &str) -> PathBuf {
     Path::new(&python()).parent().unwrap().join(tool)
-}
-
-/// The debug binaries of the three functions (built if missing or stale).
-///
-/// `cargo test --workspace --no-run` is the build nextest itself runs (each
-/// function crate has an integration test, so its binary is part of it): under
-/// `scripts/test` it must be a no-op, because other tests are running from the
-/// binaries it would rewrite. Two things keep it one:
-/// - the variables cargo and nextest set for a test process (`CARGO_MANIFEST_DIR`,
-///   `CARGO_PKG_*`, `NEXTEST_*`, …) are removed: build scripts watch some of
-///   them (ring's reruns on `CARGO_MANIFEST_DIR`), and a rerun rebuilds the
-///   whole tree mid-run;
-/// - a build that rewrites this very test binary fails the test by name.
-///
-/// A `cargo build -p …` here would resolve features without the workspace's
-/// dev-dependencies and compile a second copy of every dependency.
-fn function_binaries() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root()).args(["test", "--workspace", "--no-run"]);
-    let injected = |k: &str| {
-        k.starts_with("NEXTEST")
-            || k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_BIN_EXE_")
-            || matches!(k, "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE")
-            || matches!(k, "CARGO_TARGET_TMPDIR" | "OUT_DIR" | "RUST_RECURSION_COUNT")
-    };
-    for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(injected) {
-            cmd.env_remove(&k);
-        }
-    }
-    let me = std::env::current_exe().expect("test binary path");
-    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let before = stamp(&me);
-    let out = cmd.output().expect("cargo runs");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "cargo build of the function binaries failed:\n{log}");
-    assert_eq!(
-        stamp(&me),
-        before,
-        "the in-test build rewrote the running test binary (and so the binaries other tests are running): \
-         an environment variable that a build script watches differs from the outer build's\n{log}"
-    );
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
-    target.join("debug")
 }
 
 /// A minimal HTTP/1.1 request (the test crate has no HTTP client).
@@ -183,14 +136,6 @@ async fn wait_for_port(port: u16, procs: &Procs) {
     }
 }
 
-/// Creates a Secrets Manager secret on moto (through boto3 in the venv).
-fn create_secret(name: &str, value: &str) -> String {
-    let script = "import boto3,os,sys; c=boto3.client('secretsmanager',endpoint_url=os.environ['AWS_ENDPOINT_URL'],region_name='us-east-1'); print(c.create_secret(Name=sys.argv[1],SecretString=sys.argv[2])['ARN'])";
-    let out = Command::new(python()).args(["-c", script, name, value]).output().expect("python runs");
-    assert!(out.status.success(), "create_secret: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, at_least: usize) -> Vec<aws_sdk_sqs::types::Message> {
     let mut got = Vec::new();
     let start = Instant::now();
@@ -208,37 +153,6 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, at_least: usize) -> Vec<aws
         got.extend(out.messages().iter().cloned());
     }
     got
-}
-
-/// The SQS event Lambda's event source mapping would deliver.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attrs: serde_json::Map<String, Value> = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.clone(), json!({"stringValue": v.string_value(), "dataType": v.data_type(), "stringListValues": [], "binaryListValues": []})))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let sys: serde_json::Map<String, Value> =
-                m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect()).unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": sys,
-                "messageAttributes": attrs,
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,14 +276,14 @@ async fn signed_webhook_to_brevo_contact_and_poller_backfill_through_the_lambda_
     let msgs = drain(&sqs, &queue_url, 1).await;
     assert_eq!(msgs.len(), 1, "exactly the verified event was queued");
     assert_eq!(msgs[0].body(), Some(body.as_str()));
-    let out = invoke(port, "stripe-to-brevo", &sqs_event(&msgs, &queue_arn)).await;
+    let out = invoke(port, "stripe-to-brevo", &sqs_event(&msgs, &queue_arn, "us-east-1")).await;
     assert_eq!(out["batchItemFailures"], json!([]), "{out}\n{}", procs.log_tail());
     let contact = brevo.contact(email).unwrap_or_else(|| panic!("Brevo contact for {email}\n{}", procs.log_tail()));
     let attr = |c: &sandbox::brevo::SandboxContact, k: &str| c.attributes.get(k).and_then(Value::as_f64);
     assert_eq!(attr(&contact, "PAYMENT_COUNT"), Some(1.0), "{contact:?}");
     assert_eq!(attr(&contact, "TOTAL_SPENT"), Some(42.0), "{contact:?}");
     // The same batch again (an SQS redelivery) changes nothing.
-    let again = invoke(port, "stripe-to-brevo", &sqs_event(&msgs, &queue_arn)).await;
+    let again = invoke(port, "stripe-to-brevo", &sqs_event(&msgs, &queue_arn, "us-east-1")).await;
     assert_eq!(again["batchItemFailures"], json!([]));
     assert_eq!(attr(&brevo.contact(email).unwrap(), "PAYMENT_COUNT"), Some(1.0));
 

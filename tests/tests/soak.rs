@@ -12,28 +12,27 @@
 //! `scripts/soak` runs the full size (1,000 customers, 10,000 events). The
 //! consumer drains the queue after every `SOAK_CHUNK` (500) deliveries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::soak_data::{
+    contact_drift, customer_id, events_sent_twice, round_of_changes, seed_customers, Drift,
+};
 use crate::common::*;
 use aws_lambda_events::event::sqs::SqsEvent;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sandbox::brevo::{Family, Fault};
-use sandbox::stripe::Seed;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::adapters::memory::MemoryCursors;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use shared::adapters::stripe::StripeClient;
-use shared::domain::brevo::AttributeValue;
-use shared::domain::mapping::{map_contact, ContactOutcome};
-use shared::domain::metrics::compute_metrics;
 use shared::domain::signature::{sign_header, Verifier};
 use shared::pipeline::ingest::{Ingest, WebhookRequest};
 use shared::pipeline::poll::{PollOptions, PollRequest, Poller};
-use shared::ports::{DeadLetters, EventQueue, QueueMessage, Source, StripeApi, SystemClock};
+use shared::ports::{DeadLetters, EventQueue, QueueMessage, Source, SystemClock};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -112,20 +111,7 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
 
     // Customers with a subscription and a first payment.
     let t0 = w.now - 90 * 86_400;
-    w.stripe.insert("products", Seed::product("prod_soak", "Soak plan", t0));
-    let price = Seed::price("price_soak", "prod_soak", 2_000, "usd", Some(("month", 1)), t0);
-    w.stripe.insert("prices", price.clone());
-    for i in 0..customers {
-        let cid = format!("cus_soak{i:05}");
-        let email = if i % 20 == 19 { None } else { Some(format!("soak.{i}@example.com")) };
-        w.stripe.insert(
-            "customers",
-            Seed::customer_full(&cid, email.as_deref(), Some(&format!("Soak Customer{i}")), None, t0),
-        );
-        w.stripe
-            .insert("subscriptions", Seed::subscription(&format!("sub_soak{i:05}"), &cid, &price, 1, "active", t0 + 1));
-        w.stripe.insert_charge(Seed::charge(&format!("ch_soak{i:05}_0"), Some(&cid), 2_000, "usd", t0 + 2), None);
-    }
+    seed_customers(&w.stripe, customers, t0);
 
     // The poller's first run: backfill (snapshots), then it follows events.
     let feed = StripeClient::builder(w.stripe.base_url(), SecretString::from(stripe_key()))
@@ -147,40 +133,7 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
     // Stripe moves on; every change is an event (in the sandbox's event log too).
     let mut events: Vec<Value> = Vec::new();
     for r in 1..=rounds {
-        for i in 0..customers {
-            let cid = format!("cus_soak{i:05}");
-            let ch = Seed::charge(
-                &format!("ch_soak{i:05}_{r}"),
-                Some(&cid),
-                1_000 + (i * 7 + r * 13) as i64,
-                "usd",
-                w.now - 100 + r as i64,
-            );
-            w.stripe.insert_charge(ch.clone(), None);
-            let mut emit = |etype: &str, obj: Value| {
-                let id = w.stripe.emit_event(etype, obj);
-                events.push(w.stripe.get("events", &id).expect("event"));
-            };
-            emit("charge.succeeded", ch.clone());
-            let pi = json!({"id": format!("pi_soak{i:05}_{r}"), "object": "payment_intent", "customer": cid, "amount": ch["amount"], "amount_received": ch["amount"], "currency": "usd", "status": "succeeded"});
-            emit("payment_intent.succeeded", pi);
-            if rng.random_bool(0.3) {
-                w.stripe.refund_charge(&format!("ch_soak{i:05}_{r}"), 500);
-                emit("charge.refunded", w.stripe.get("charges", &format!("ch_soak{i:05}_{r}")).expect("charge"));
-            }
-            if rng.random_bool(0.15) {
-                let status = if rng.random_bool(0.5) { "canceled" } else { "active" };
-                w.stripe.update("subscriptions", &format!("sub_soak{i:05}"), json!({"status": status}));
-                emit(
-                    "customer.subscription.updated",
-                    w.stripe.get("subscriptions", &format!("sub_soak{i:05}")).expect("sub"),
-                );
-            }
-            if rng.random_bool(0.5) {
-                w.stripe.update("customers", &cid, json!({"name": format!("Soak Customer{i} r{r}")}));
-                emit("customer.updated", w.stripe.get("customers", &cid).expect("customer"));
-            }
-        }
+        events.extend(round_of_changes(&w.stripe, &mut rng, r, 0..customers, w.now));
     }
 
     // Webhooks: 5 % delivered twice, all shuffled, each signed and verified.
@@ -249,36 +202,17 @@ async fn soak_under_faults_converges_with_every_event_sent_once() {
     let settings = w.app.settings.clone();
     let mut checked = 0;
     for i in 0..customers {
-        let cid = format!("cus_soak{i:05}");
-        let state = w.app.stripe.customer_state(&cid).await.expect("state");
-        let customer = state.customer.expect("customer exists");
-        let metrics = compute_metrics(&state.charges, &state.subscriptions, &settings.stripe.reporting_currency);
-        match map_contact(&customer, &metrics, &settings.stripe) {
-            ContactOutcome::Contact { update, .. } => {
-                let got = w.brevo.contact(&update.email).unwrap_or_else(|| panic!("{cid} missing in Brevo"));
-                for (k, v) in &update.attributes {
-                    let want = serde_json::to_value(v).expect("value");
-                    let have = got.attributes.get(k).unwrap_or_else(|| panic!("{cid}: {k} missing"));
-                    if let AttributeValue::Number(_) = v {
-                        assert_eq!(want.as_f64(), have.as_f64(), "{cid}: {k}");
-                    } else {
-                        assert_eq!(&want, have, "{cid}: {k}");
-                    }
-                }
-                assert_eq!(got.list_ids, update.list_ids.iter().copied().collect::<BTreeSet<_>>(), "{cid}: lists");
-                checked += 1;
-            }
-            ContactOutcome::NoEmail => assert!(i % 20 == 19),
-            ContactOutcome::Deleted => panic!("{cid} deleted?"),
+        let cid = customer_id(i);
+        match contact_drift(&w.app.stripe, &w.brevo, &settings, &cid).await {
+            Drift::Equal => checked += 1,
+            Drift::NoEmail => assert!(i % 20 == 19),
+            Drift::Deleted => panic!("{cid} deleted?"),
+            Drift::Missing => panic!("{cid} missing in Brevo"),
+            Drift::Differs(d) => panic!("{cid}: {}", d.join("; ")),
         }
     }
     // Each forwarded Stripe event exactly once.
-    let mut per_id: HashMap<String, usize> = HashMap::new();
-    for e in w.brevo.events() {
-        let id = e.event_properties.get("stripe_event_id").and_then(Value::as_str).expect("id").to_owned();
-        *per_id.entry(id).or_default() += 1;
-    }
-    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    let (twice, per_id) = events_sent_twice(&w.brevo);
     assert!(twice.is_empty(), "events recorded twice: {twice:?}");
     let has_email = |e: &Value| {
         let o = &e["data"]["object"];

@@ -2,13 +2,18 @@
 //! injection per family: queued faults for the next `n` requests, a seeded
 //! probability per request, and an outage (503 to everything). A fault is
 //! decided before the request is looked at; a 429 carries Brevo's
-//! `x-sib-ratelimit-limit/-remaining/-reset` headers.
+//! `x-sib-ratelimit-limit/-remaining/-reset` headers. Also Brevo's own rate
+//! limits, when set (not a fault: `reset_faults` keeps them): at most N
+//! requests of a family per one-second window, the others answer 429 until
+//! the window ends.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue};
 use rand::Rng;
+
+use crate::latency::Latency;
 
 use super::http::{error, Answer};
 use super::state::{Shared, State};
@@ -54,6 +59,34 @@ pub enum Fault {
     Delay(Duration),
 }
 
+/// A family's rate limit and its current one-second window.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Window {
+    pub(super) per_second: u32,
+    started: Instant,
+    used: u32,
+}
+
+impl Window {
+    pub(super) fn new(per_second: u32) -> Self {
+        Self { per_second, started: Instant::now(), used: 0 }
+    }
+
+    /// Takes one request from the window; false when it is used up.
+    fn admit(&mut self) -> bool {
+        if self.started.elapsed() >= Duration::from_secs(1) {
+            self.started = Instant::now();
+            self.used = 0;
+        }
+        if self.used < self.per_second {
+            self.used += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// One family's faults: queued ones first, then the random one.
 #[derive(Debug, Default)]
 pub(super) struct FaultPlan {
@@ -80,7 +113,28 @@ impl BrevoSandbox {
         self.shared.lock().outage = on;
     }
 
-    /// Removes every injected fault and ends an outage.
+    /// Brevo's rate limit for `family` from now on (`None`: unlimited):
+    /// at most `per_second` requests per one-second window, then 429.
+    pub fn set_rate_limit(&self, family: Family, per_second: Option<u32>) {
+        let mut st = self.shared.lock();
+        match per_second {
+            Some(n) => st.limits.insert(family, Window::new(n)),
+            None => st.limits.remove(&family),
+        };
+    }
+
+    /// The response latency from now on: each answer waits uniformly in
+    /// [latency − jitter, latency + jitter]. Not a fault: kept by `reset_faults`.
+    pub fn set_response_latency(&self, latency: Duration, jitter: Duration) {
+        self.shared.lock().latency.latency = Latency::new(latency, jitter);
+    }
+
+    /// The response latency in effect.
+    pub fn response_latency(&self) -> Latency {
+        self.shared.lock().latency.latency
+    }
+
+    /// Removes every injected fault and ends an outage (the response latency stays).
     pub fn reset_faults(&self) {
         let mut st = self.shared.lock();
         st.faults.clear();
@@ -89,13 +143,18 @@ impl BrevoSandbox {
 }
 
 impl State {
-    /// This request's fault: a 503 during an outage, else the family's next one.
+    /// This request's fault: a 503 during an outage, else the family's next
+    /// one, else a 429 when the family's rate limit is used up.
     pub(super) fn fault_for(&mut self, family: Family) -> Option<Fault> {
         if self.outage {
-            Some(Fault::Status(503))
-        } else {
-            self.next_fault(family)
+            return Some(Fault::Status(503));
         }
+        let injected = self.next_fault(family);
+        if injected.is_some() {
+            return injected;
+        }
+        let admitted = self.limits.get_mut(&family).is_none_or(Window::admit);
+        (!admitted).then_some(Fault::RateLimited)
     }
 
     fn next_fault(&mut self, family: Family) -> Option<Fault> {
@@ -111,7 +170,12 @@ impl State {
 /// Carries out `fault`: a delay sleeps (outside the lock) and lets the
 /// request be answered normally (`None`); a 429 or another status is the
 /// answer, the 429's rate-limit headers added to `extra`.
-pub(super) async fn apply(fault: Option<Fault>, shared: &Shared, extra: &mut HeaderMap) -> Option<Answer> {
+pub(super) async fn apply(
+    fault: Option<Fault>,
+    family: Family,
+    shared: &Shared,
+    extra: &mut HeaderMap,
+) -> Option<Answer> {
     match fault {
         Some(Fault::Delay(d)) => {
             tokio::time::sleep(d).await;
@@ -120,7 +184,8 @@ pub(super) async fn apply(fault: Option<Fault>, shared: &Shared, extra: &mut Hea
         Some(Fault::RateLimited) => {
             let st = shared.lock();
             let num = |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
-            extra.insert("x-sib-ratelimit-limit", num(st.limit));
+            let limit = st.limits.get(&family).map_or(st.limit, |w| u64::from(w.per_second));
+            extra.insert("x-sib-ratelimit-limit", num(limit));
             extra.insert("x-sib-ratelimit-remaining", HeaderValue::from_static("0"));
             extra.insert("x-sib-ratelimit-reset", num(st.reset_secs));
             Some(error(429, "too_many_requests", "Too many requests"))

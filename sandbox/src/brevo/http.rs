@@ -1,7 +1,8 @@
 //! The Brevo sandbox's HTTP side: the one axum handler ([`handle`]: count,
-//! faults, `api-key`, route, log), the router from `/v3/...` paths to the
-//! endpoint families' handlers (405 on a known path with another method, 404
-//! otherwise), and the answer helpers (`{"code","message"}` errors).
+//! response latency, faults, `api-key`, route, log), the router from
+//! `/v3/...` paths to the endpoint families' handlers (405 on a known path
+//! with another method, 404 otherwise), and the answer helpers
+//! (`{"code","message"}` errors).
 
 use std::sync::Arc;
 
@@ -45,14 +46,18 @@ pub(super) async fn handle(
     let path = uri.path().to_owned();
     let family = Family::of(&path);
     // Faults are decided first (a throttled or failing Brevo answers before
-    // looking at the request), outside the lock for delays.
-    let fault = {
+    // looking at the request); the response latency and delays are slept
+    // outside the lock.
+    let (delay, fault) = {
         let mut st = shared.lock();
         *st.counts_mut(family) += 1;
-        st.fault_for(family)
+        (st.latency.next_delay(), st.fault_for(family))
     };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut extra = HeaderMap::new();
-    let injected = faults::apply(fault, &shared, &mut extra).await;
+    let injected = faults::apply(fault, family, &shared, &mut extra).await;
     let mut st = shared.lock();
     let out = match injected {
         Some(a) => a,

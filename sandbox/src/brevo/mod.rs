@@ -21,6 +21,11 @@
 //! requests, or each request with a probability drawn from a seeded RNG,
 //! answer 429 (with `x-sib-ratelimit-limit/-remaining/-reset`), a 5xx, or
 //! are delayed; [`BrevoSandbox::set_outage`] answers 503 to everything.
+//! Every request can also wait a response latency with jitter
+//! ([`BrevoSandboxOptions::latency`], [`BrevoSandbox::set_response_latency`];
+//! none by default), which is the sandbox's pace, not a fault; and Brevo's
+//! rate limits can be enforced per family ([`BrevoSandboxOptions::rate_limits`],
+//! [`BrevoSandbox::set_rate_limit`]; none by default).
 //! Binds 127.0.0.1 on a free port only; stops on drop or
 //! [`BrevoSandbox::shutdown`].
 //!
@@ -64,6 +69,7 @@ pub use events::RecordedEvent;
 pub use faults::{Family, Fault};
 pub use import::ImportRecord;
 
+use crate::latency::{Jittered, Latency};
 use state::{Shared, State};
 
 /// The key the sandbox accepts unless told otherwise.
@@ -83,12 +89,36 @@ pub struct BrevoSandboxOptions {
     pub rate_limit_reset_secs: u64,
     /// `x-sib-ratelimit-limit` sent with injected 429s.
     pub rate_limit_limit: u64,
+    /// Delay before every answer, uniform in [latency − jitter, latency +
+    /// jitter] (see [`crate::latency`]); zero by default.
+    pub latency: Duration,
+    pub jitter: Duration,
+    /// Brevo's rate limits, enforced per family (requests per one-second
+    /// window, then 429 with Brevo's headers); none by default.
+    pub rate_limits: BTreeMap<Family, u32>,
+}
+
+impl BrevoSandboxOptions {
+    /// At most `per_second` requests of `family` per second (e.g. the General
+    /// plan's 10 for contacts and events), then 429.
+    pub fn with_rate_limit(mut self, family: Family, per_second: u32) -> Self {
+        self.rate_limits.insert(family, per_second);
+        self
+    }
+
+    /// Every answer waits uniformly in [latency − jitter, latency + jitter].
+    pub fn with_latency(mut self, latency: Duration, jitter: Duration) -> Self {
+        self.latency = latency;
+        self.jitter = jitter;
+        self
+    }
 }
 
 impl Default for BrevoSandboxOptions {
     /// Key [`SANDBOX_API_KEY`]; lists 20 `all_customers`, 21 `subscribers`,
     /// 22 `churned` (the default config's ids); Brevo's default attributes
-    /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10.
+    /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10; no latency,
+    /// no rate limit enforced.
     fn default() -> Self {
         Self {
             api_key: SANDBOX_API_KEY.to_owned(),
@@ -103,6 +133,9 @@ impl Default for BrevoSandboxOptions {
             seed: 42,
             rate_limit_reset_secs: 1,
             rate_limit_limit: 10,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            rate_limits: BTreeMap::new(),
         }
     }
 }
@@ -175,6 +208,8 @@ impl BrevoSandbox {
             rng: StdRng::seed_from_u64(opts.seed),
             reset_secs: opts.rate_limit_reset_secs,
             limit: opts.rate_limit_limit,
+            latency: Jittered::new(Latency::new(opts.latency, opts.jitter), opts.seed),
+            limits: opts.rate_limits.iter().map(|(f, n)| (*f, faults::Window::new(*n))).collect(),
         };
         let shared = Arc::new(Shared { state: Mutex::new(state) });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

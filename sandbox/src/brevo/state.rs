@@ -8,9 +8,11 @@ use std::sync::{Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use serde_json::Value;
 
+use crate::latency::Jittered;
+
 use super::contacts::SandboxContact;
 use super::events::RecordedEvent;
-use super::faults::{Family, FaultPlan};
+use super::faults::{Family, FaultPlan, Window};
 use super::import::ImportRecord;
 use super::{FamilyCounts, LoggedRequest};
 
@@ -36,6 +38,10 @@ pub(super) struct State {
     pub(super) reset_secs: u64,
     /// `x-sib-ratelimit-limit` of injected 429s.
     pub(super) limit: u64,
+    /// The response latency (not a fault: `reset_faults` keeps it).
+    pub(super) latency: Jittered,
+    /// Brevo's rate limits per family, when enforced (not faults either).
+    pub(super) limits: HashMap<Family, Window>,
 }
 
 impl State {

@@ -284,3 +284,73 @@ async fn shuts_down_on_request() {
     sb.shutdown().await;
     assert!(reqwest::get(format!("{base}/v3/account")).await.is_err());
 }
+
+#[tokio::test]
+async fn answers_at_once_by_default_and_after_the_configured_latency_with_jitter() {
+    async fn timed(c: &Client, n: usize) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let started = std::time::Instant::now();
+            assert_eq!(c.get("/v3/account").await.0, 200);
+            out.push(started.elapsed());
+        }
+        out
+    }
+    let sb = sandbox().await;
+    assert!(timed(&Client::new(&sb), 3).await.iter().all(|d| *d < Duration::from_millis(40)), "none by default");
+
+    let opts = BrevoSandboxOptions::default().with_latency(Duration::from_millis(60), Duration::from_millis(30));
+    let sb = BrevoSandbox::start(opts).await.unwrap();
+    let c = Client::new(&sb);
+    let times = timed(&c, 12).await;
+    assert!(times.iter().all(|d| *d >= Duration::from_millis(30)), "at least latency − jitter: {times:?}");
+    let (min, max) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(*max - *min > Duration::from_millis(5), "jittered, not constant: {times:?}");
+
+    // A pace, not a fault: reset_faults keeps it, and it adds to an injected delay.
+    sb.reset_faults();
+    assert_eq!(
+        sb.response_latency(),
+        crate::latency::Latency::new(Duration::from_millis(60), Duration::from_millis(30))
+    );
+    sb.set_response_latency(Duration::from_millis(50), Duration::ZERO);
+    sb.fail_next(Family::Other, 1, Fault::Delay(Duration::from_millis(50)));
+    assert!(timed(&c, 1).await[0] >= Duration::from_millis(100));
+    sb.set_response_latency(Duration::ZERO, Duration::ZERO);
+    assert!(timed(&c, 3).await.iter().all(|d| *d < Duration::from_millis(25)));
+}
+
+#[tokio::test]
+async fn an_enforced_rate_limit_answers_429_with_brevos_headers_until_the_second_is_over() {
+    let opts = BrevoSandboxOptions::default().with_rate_limit(Family::Other, 3);
+    let sb = BrevoSandbox::start(opts).await.unwrap();
+    let c = Client::new(&sb);
+    let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        statuses.push(c.send(reqwest::Method::GET, "/v3/account", None).await);
+    }
+    assert!(started.elapsed() < Duration::from_millis(900), "all in one window");
+    assert_eq!(statuses.iter().map(|s| s.0).collect::<Vec<_>>(), vec![200, 200, 200, 429, 429]);
+    let h = &statuses[3].1;
+    assert_eq!(h["x-sib-ratelimit-limit"], "3");
+    assert_eq!(h["x-sib-ratelimit-remaining"], "0");
+    assert_eq!(h["x-sib-ratelimit-reset"], "1");
+    assert_eq!(c.get("/v3/contacts/attributes").await.0, 200, "other families are not limited");
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert_eq!(c.get("/v3/account").await.0, 200, "a new window");
+    sb.reset_faults();
+    let burst: Vec<u16> = account_gets(&c, 4).await;
+    assert_eq!(burst.iter().filter(|s| **s == 429).count(), 2, "kept by reset_faults: {burst:?}");
+    sb.set_rate_limit(Family::Other, None);
+    assert!(account_gets(&c, 5).await.iter().all(|s| *s == 200));
+}
+
+/// `n` sequential GETs of `/v3/account`.
+async fn account_gets(c: &Client, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(c.get("/v3/account").await.0);
+    }
+    out
+}

@@ -2,7 +2,9 @@
 //! (Stripe's `rate_limit` error, optionally with `Stripe-Should-Retry` /
 //! `Retry-After`), seeded random 429/500, latency and a full outage (503),
 //! set at run time through [`StripeSandbox`]'s fault methods and applied by
-//! [`inject_faults`] before a request is looked at.
+//! [`inject_faults`] before a request is looked at. Also the response
+//! latency with jitter (options or [`StripeSandbox::set_response_latency`]),
+//! which is the sandbox's pace rather than a fault: `clear_faults` keeps it.
 
 use std::time::Duration;
 
@@ -10,6 +12,8 @@ use axum::http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+
+use crate::latency::{Jittered, Latency};
 
 use super::http::ApiError;
 use super::store::{lock, State};
@@ -30,14 +34,17 @@ pub(super) struct Faults {
     burst: Burst,
     p429: f64,
     p500: f64,
-    pub(super) latency: Duration,
+    latency: Duration,
     outage: bool,
     rng: StdRng,
+    /// The response latency (not a fault: [`StripeSandbox::clear_faults`] keeps it).
+    response: Jittered,
 }
 
 impl Faults {
-    /// No fault; random ones (once set) drawn from an RNG seeded with `seed`.
-    pub(super) fn new(seed: u64) -> Self {
+    /// No fault; random ones (once set) drawn from an RNG seeded with `seed`;
+    /// `response` latency drawn from its own RNG.
+    pub(super) fn new(seed: u64, response: Latency) -> Self {
         Self {
             burst: Burst::default(),
             p429: 0.0,
@@ -45,7 +52,14 @@ impl Faults {
             latency: Duration::ZERO,
             outage: false,
             rng: StdRng::seed_from_u64(seed),
+            response: Jittered::new(response, seed),
         }
+    }
+
+    /// How long the next request waits: the response latency (drawn) plus
+    /// the injected latency.
+    pub(super) fn next_delay(&mut self) -> Duration {
+        self.response.next_delay() + self.latency
     }
 }
 
@@ -66,9 +80,20 @@ impl StripeSandbox {
         st.faults.p500 = p500.clamp(0.0, 1.0);
     }
 
-    /// Delay added before every answer.
+    /// Delay added before every answer (a fault, on top of the response latency).
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.state).faults.latency = latency;
+    }
+
+    /// The response latency from now on: each answer waits uniformly in
+    /// [latency − jitter, latency + jitter]. Not a fault: kept by `clear_faults`.
+    pub fn set_response_latency(&self, latency: Duration, jitter: Duration) {
+        lock(&self.state).faults.response.latency = Latency::new(latency, jitter);
+    }
+
+    /// The response latency in effect.
+    pub fn response_latency(&self) -> Latency {
+        lock(&self.state).faults.response.latency
     }
 
     /// Every request answers 503 while true.
@@ -76,7 +101,7 @@ impl StripeSandbox {
         lock(&self.state).faults.outage = down;
     }
 
-    /// Removes every fault.
+    /// Removes every fault (the response latency stays).
     pub fn clear_faults(&self) {
         let mut st = lock(&self.state);
         st.faults.burst = Burst::default();

@@ -1,7 +1,8 @@
-//! The Stripe sandbox's HTTP side: the one axum handler ([`handle`]: latency,
-//! then faults, authentication and routing under the lock, then the request
-//! log), the router that splits `/v1/{resource}[/{id}]` into a retrieve or a
-//! list, and Stripe's error body ([`ApiError`]).
+//! The Stripe sandbox's HTTP side: the one axum handler ([`handle`]: the
+//! delay (response latency plus injected latency), then faults,
+//! authentication and routing under the lock, then the request log), the
+//! router that splits `/v1/{resource}[/{id}]` into a retrieve or a list, and
+//! Stripe's error body ([`ApiError`]).
 
 use axum::extract::{Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -66,7 +67,7 @@ impl IntoResponse for ApiError {
 pub(super) async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
-    let latency = lock(&state).faults.latency;
+    let latency = lock(&state).faults.next_delay();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

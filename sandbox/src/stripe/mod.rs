@@ -16,6 +16,9 @@
 //! - faults set at run time: bursts of 429 (optionally with
 //!   `Stripe-Should-Retry` / `Retry-After`), seeded random 429/500, latency,
 //!   a full outage (503);
+//! - a response latency with jitter ([`StripeSandboxOptions::latency`],
+//!   [`StripeSandbox::set_response_latency`]; none by default), not a fault:
+//!   [`StripeSandbox::clear_faults`] leaves it;
 //! - a request log and counters.
 //!
 //! Objects are built from Stripe's own example objects
@@ -53,6 +56,7 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use serde_json::Value;
@@ -88,6 +92,10 @@ pub struct StripeSandboxOptions {
     pub seed: u64,
     /// Fixed clock (unix seconds); `None` follows the system clock.
     pub now: Option<i64>,
+    /// Delay before every answer, uniform in [latency − jitter, latency +
+    /// jitter] (see [`crate::latency`]); zero by default.
+    pub latency: Duration,
+    pub jitter: Duration,
 }
 
 impl Default for StripeSandboxOptions {
@@ -98,6 +106,8 @@ impl Default for StripeSandboxOptions {
             account_id: "acct_1PgafTB7WZ01zgkW".to_owned(),
             seed: 42,
             now: None,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
         }
     }
 }
@@ -120,6 +130,13 @@ impl StripeSandboxOptions {
 
     pub fn with_now(mut self, now: i64) -> Self {
         self.now = Some(now);
+        self
+    }
+
+    /// Every answer waits uniformly in [latency − jitter, latency + jitter].
+    pub fn with_latency(mut self, latency: Duration, jitter: Duration) -> Self {
+        self.latency = latency;
+        self.jitter = jitter;
         self
     }
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
+use crate::latency::Latency;
+
 use super::faults::Faults;
 use super::resources::{singular, RESOURCES};
 use super::{LoggedRequest, StripeSandboxOptions};
@@ -66,7 +68,7 @@ impl State {
             account_id: opts.account_id.clone(),
             fixed_now: opts.now,
             event_seq: 0,
-            faults: Faults::new(opts.seed),
+            faults: Faults::new(opts.seed, Latency::new(opts.latency, opts.jitter)),
             log: Vec::new(),
             total: 0,
             per_path: BTreeMap::new(),

@@ -378,3 +378,36 @@ fn masks_keys_like_stripe() {
     assert_eq!(mask_key("sk_test_abcdefgh1234"), "sk_test_****1234");
     assert_eq!(mask_key("rk_live_zz9876"), "rk_live_****9876");
 }
+
+/// Times `n` sequential requests one by one.
+async fn timed(sb: &StripeSandbox, n: usize) -> Vec<Duration> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        assert_eq!(get(sb, "/v1/customers").await.0, 200);
+        out.push(started.elapsed());
+    }
+    out
+}
+
+#[tokio::test]
+async fn answers_at_once_by_default_and_after_the_configured_latency_with_jitter() {
+    let sb = sandbox().await;
+    assert!(timed(&sb, 3).await.iter().all(|d| *d < Duration::from_millis(40)), "no latency by default");
+
+    let opts = StripeSandboxOptions::default().with_latency(Duration::from_millis(60), Duration::from_millis(30));
+    let sb = StripeSandbox::start(opts).await.unwrap();
+    let times = timed(&sb, 12).await;
+    assert!(times.iter().all(|d| *d >= Duration::from_millis(30)), "at least latency − jitter: {times:?}");
+    let (min, max) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(*max - *min > Duration::from_millis(5), "jittered, not constant: {times:?}");
+
+    // A pace, not a fault: clear_faults keeps it; it can be changed at run time.
+    sb.clear_faults();
+    assert_eq!(
+        sb.response_latency(),
+        crate::latency::Latency::new(Duration::from_millis(60), Duration::from_millis(30))
+    );
+    sb.set_response_latency(Duration::ZERO, Duration::ZERO);
+    assert!(timed(&sb, 3).await.iter().all(|d| *d < Duration::from_millis(25)));
+}

@@ -1,7 +1,10 @@
 //! Shared set-up of the end-to-end consumer tests and the soak test:
 //! sandboxes, the real consumer over moto, an SQS drain that plays Lambda's
-//! event source mapping, and a per-customer story of Stripe events.
+//! event source mapping, and a per-customer story of Stripe events; the
+//! soak's data set and expected state in [`soak_data`].
 #![allow(dead_code)]
+
+pub mod soak_data;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
