@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use reqwest::Method;
 use serde::Deserialize;
 
+use super::error::Refusal;
 use super::wire::{attribute_body, attribute_type_name};
 use super::{BrevoClient, BrevoError};
 use crate::domain::brevo::AttributeType;
@@ -99,7 +100,7 @@ impl BrevoClient {
             let path = format!("/v3/contacts/attributes/normal/{name}");
             match self.post_json(&path, &attribute_body(*ty)).await {
                 Ok(_) => report.created.push(name.clone()),
-                Err(e) if e.message_contains(&["already exist", "must be unique", "duplicate"]) => {}
+                Err(e) if e.refusal() == Some(Refusal::AttributeExists) => {}
                 Err(e) => return Err(e),
             }
             known.insert(key, Some(attribute_type_name(*ty).to_owned()));

@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
+use super::error::Refusal;
 use super::wire::{contact_body, import_bodies, SMS_ATTRIBUTE};
 use super::{BrevoClient, BrevoError};
 use crate::domain::brevo::ContactUpdate;
@@ -38,10 +39,7 @@ impl BrevoClient {
     pub async fn upsert_contact(&self, contact: &ContactUpdate) -> Result<UpsertOutcome, BrevoError> {
         match self.post_json("/v3/contacts", &contact_body(contact)).await {
             Ok(a) => Ok(UpsertOutcome { created: a.status == 201, ..Default::default() }),
-            Err(e)
-                if contact.attributes.contains_key(SMS_ATTRIBUTE)
-                    && e.message_contains(&["sms", "phone", "mobile"]) =>
-            {
+            Err(e) if contact.attributes.contains_key(SMS_ATTRIBUTE) && e.refusal() == Some(Refusal::SmsNumber) => {
                 let reason = e.to_string();
                 tracing::debug!(contact = %redact_email(&contact.email), error = %reason, "Brevo refused the SMS number; writing the contact without it");
                 let mut without = contact.clone();

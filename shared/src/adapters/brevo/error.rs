@@ -20,8 +20,9 @@ pub enum BrevoError {
     #[error("Brevo refused access ({code}): {message}")]
     Forbidden { code: String, message: String },
     /// 400 and other 4xx: the request itself is wrong; retrying won't help.
+    /// `refusal` says which of Brevo's refusals the client acts on it is.
     #[error("Brevo rejected the request (HTTP {status}, {code}): {message}")]
-    BadRequest { status: u16, code: String, message: String },
+    BadRequest { status: u16, code: String, message: String, refusal: Refusal },
     /// 404: the list (or other resource) does not exist.
     #[error("Brevo resource not found: {message}")]
     NotFound { message: String },
@@ -67,15 +68,54 @@ impl BrevoError {
         }
     }
 
-    /// True when a 400's code or message contains one of `needles`
-    /// (lowercase): how Brevo's "already in list"-style answers are told apart.
-    pub(super) fn message_contains(&self, needles: &[&str]) -> bool {
-        let text = match self {
-            Self::BadRequest { code, message, .. } => format!("{code} {message}"),
-            _ => return false,
+    /// Which refusal a 400 is (`None` for every other error).
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Self::BadRequest { refusal, .. } => Some(*refusal),
+            _ => None,
         }
-        .to_ascii_lowercase();
-        needles.iter().any(|n| text.contains(n))
+    }
+}
+
+/// The 400s the client acts on. Brevo gives them no codes of their own (they
+/// come as `invalid_parameter` / `duplicate_parameter` with a message), so
+/// the answer is read once, here, when the error is built; the client then
+/// decides on this type, never on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The SMS number is invalid or belongs to another contact: the contact
+    /// is written again without it.
+    SmsNumber,
+    /// A list add/remove of contacts already in (or not in) the list: the
+    /// wanted state already holds.
+    ListMembership,
+    /// Creating an attribute that exists already.
+    AttributeExists,
+    /// Any other refusal.
+    Other,
+}
+
+impl Refusal {
+    #[cfg(test)]
+    pub(super) fn classify(code: &str, message: &str) -> Self {
+        Self::of(code, message)
+    }
+
+    /// Reads Brevo's `code` and `message` of a 400.
+    fn of(code: &str, message: &str) -> Self {
+        let text = format!("{code} {message}").to_ascii_lowercase();
+        let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+        if any(&["already in list", "not in list", "does not exist"]) {
+            Self::ListMembership
+        } else if any(&["already exist", "must be unique", "duplicate"]) && any(&["attribute"]) {
+            Self::AttributeExists
+        } else if any(&["sms", "phone", "mobile"]) {
+            Self::SmsNumber
+        } else if any(&["already exist", "must be unique", "duplicate"]) {
+            Self::AttributeExists
+        } else {
+            Self::Other
+        }
     }
 }
 
@@ -103,6 +143,35 @@ pub(super) fn client_error(status: u16, body: &[u8]) -> BrevoError {
         401 => BrevoError::Unauthorized { message },
         403 => BrevoError::Forbidden { code, message },
         404 => BrevoError::NotFound { message },
-        _ => BrevoError::BadRequest { status, code, message },
+        _ => {
+            let refusal = Refusal::of(&code, &message);
+            BrevoError::BadRequest { status, code, message, refusal }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal;
+
+    #[test]
+    fn brevo_refusals_are_read_once_into_a_type() {
+        let cases = [
+            ("invalid_parameter", "Contact already in list and/or does not exist", Refusal::ListMembership),
+            ("invalid_parameter", "Contact not in list", Refusal::ListMembership),
+            (
+                "duplicate_parameter",
+                "Unable to update contact, SMS is already associated with another Contact",
+                Refusal::SmsNumber,
+            ),
+            ("invalid_parameter", "Invalid phone number", Refusal::SmsNumber),
+            ("duplicate_parameter", "Attribute name must be unique", Refusal::AttributeExists),
+            ("invalid_parameter", "Attribute TOTAL_SPENT already exists", Refusal::AttributeExists),
+            ("invalid_parameter", "unlinkListIds is not a valid parameter", Refusal::Other),
+            ("missing_parameter", "email is missing", Refusal::Other),
+        ];
+        for (code, message, want) in cases {
+            assert_eq!(Refusal::classify(code, message), want, "{code}: {message}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
+use super::error::Refusal;
 use super::wire::{list_change_body, LIST_CHUNK_MAX};
 use super::{BrevoClient, BrevoError};
 
@@ -45,7 +46,7 @@ impl BrevoClient {
                         }
                     }
                 }
-                Err(e) if e.message_contains(&["already in list", "not in list", "does not exist"]) => {
+                Err(e) if e.refusal() == Some(Refusal::ListMembership) => {
                     out.unchanged += chunk.len();
                 }
                 Err(e) => return Err(e),

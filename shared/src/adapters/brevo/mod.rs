@@ -47,7 +47,7 @@ pub use attributes::{AttributeMismatch, BrevoAttribute, EnsuredAttributes};
 pub use cache::SkipUnchanged;
 pub use client::{BrevoClient, BrevoConfig, BrevoLimits, BrevoStats, Family, FamilyStats, Rate};
 pub use contacts::{ImportReceipt, UpsertOutcome};
-pub use error::BrevoError;
+pub use error::{BrevoError, Refusal};
 pub use events::{EventsOutcome, FailedEvent};
 pub use lists::{ListChange, ListInfo};
 pub use wire::{

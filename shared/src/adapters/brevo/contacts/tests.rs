@@ -60,7 +60,7 @@ async fn surfaces_brevo_code_and_message_on_400_without_retrying_or_leaking_the_
         .await;
     let err = client(&server).upsert_contact(&contact("jane@example.com")).await.unwrap_err();
     match &err {
-        BrevoError::BadRequest { status, code, message } => {
+        BrevoError::BadRequest { status, code, message, .. } => {
             assert_eq!(*status, 400);
             assert_eq!(code, "invalid_parameter");
             assert!(message.starts_with("Invalid email address"));
