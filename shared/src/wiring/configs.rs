@@ -29,6 +29,10 @@ pub struct StripeApiConfig {
     pub base_url: String,
     /// `connectors.stripe.secret_key`, else `STRIPE_SECRET_KEY` / `_ARN` / `_PARAM`.
     pub secret_key: SecretSource,
+    /// `STRIPE_REQUESTS_PER_SECOND`, optional: this process's client-side
+    /// Stripe budget (default 80 live, 20 test), for the poller and the
+    /// consumer alike.
+    pub requests_per_second: Option<f64>,
 }
 
 impl StripeApiConfig {
@@ -36,6 +40,7 @@ impl StripeApiConfig {
         Ok(Self {
             base_url: config::base_url(env, config::STRIPE_API_BASE, config::DEFAULT_STRIPE_API_BASE)?,
             secret_key: SecretSource::resolve(settings.stripe.secret_key.as_ref(), env, config::STRIPE_SECRET_KEY)?,
+            requests_per_second: config::positive_number(env, config::STRIPE_REQUESTS_PER_SECOND)?,
         })
     }
 
@@ -46,9 +51,9 @@ impl StripeApiConfig {
 
     /// A client for `key`; `requests_per_second` replaces the client's
     /// default budget when given.
-    pub fn client(&self, key: SecretString, requests_per_second: Option<f64>) -> Result<StripeClient, ConfigError> {
+    pub fn client(&self, key: SecretString) -> Result<StripeClient, ConfigError> {
         let mut builder = StripeClient::builder(self.base_url.clone(), key);
-        if let Some(rps) = requests_per_second {
+        if let Some(rps) = self.requests_per_second {
             builder = builder.requests_per_second(Some(rps));
         }
         builder.build().map_err(|e| ConfigError::invalid(config::STRIPE_API_BASE, e.to_string()))
@@ -56,7 +61,7 @@ impl StripeApiConfig {
 
     /// The consumer's Stripe side (client + product cache) for `key`.
     pub fn reader(&self, key: SecretString) -> Result<StripeReader, ConfigError> {
-        self.client(key, None).map(StripeReader::new)
+        self.client(key).map(StripeReader::new)
     }
 }
 
@@ -201,9 +206,7 @@ pub struct PollerConfig {
     pub queue_url: String,
     /// `CURSOR_TABLE`: cursors and the lease.
     pub cursor_table: String,
-    /// `STRIPE_REQUESTS_PER_SECOND`, optional: the client-side Stripe budget
-    /// (default 80 live, 20 test).
-    pub requests_per_second: Option<f64>,
+    /// The Stripe API, with its budget (`STRIPE_REQUESTS_PER_SECOND`).
     pub stripe: StripeApiConfig,
 }
 
@@ -212,18 +215,11 @@ impl PollerConfig {
         let settings = super::settings(env)?;
         let queue_url = config::required(env, config::QUEUE_URL)?;
         let cursor_table = config::required(env, config::CURSOR_TABLE)?;
-        let requests_per_second = config::positive_number(env, config::STRIPE_REQUESTS_PER_SECOND)?;
-        Ok(Self {
-            stripe: StripeApiConfig::from_env(env, &settings)?,
-            settings,
-            queue_url,
-            cursor_table,
-            requests_per_second,
-        })
+        Ok(Self { stripe: StripeApiConfig::from_env(env, &settings)?, settings, queue_url, cursor_table })
     }
 
     /// The poller's Stripe client for `key`, with its budget.
     pub fn stripe_client(&self, key: SecretString) -> Result<StripeClient, ConfigError> {
-        self.stripe.client(key, self.requests_per_second)
+        self.stripe.client(key)
     }
 }

@@ -103,11 +103,20 @@ fn the_consumer_reads_its_tables_keys_and_optional_queues() {
     assert_eq!(value(&cfg.stripe.secret_key), "sk_test_cfg_secret");
     assert_eq!(value(&cfg.brevo.api_key), "xkeysib-cfg-secret");
 
+    assert_eq!((cfg.queue_url.as_deref(), cfg.stripe.requests_per_second), (None, None));
+
     let mut vars = CONSUMER.to_vec();
-    vars.extend([(DLQ_URL, "http://127.0.0.1:9/dlq"), (CURSOR_TABLE, "cursors")]);
+    vars.extend([
+        (DLQ_URL, "http://127.0.0.1:9/dlq"),
+        (CURSOR_TABLE, "cursors"),
+        (QUEUE_URL, "http://127.0.0.1:9/q"),
+        (STRIPE_REQUESTS_PER_SECOND, "7.5"),
+    ]);
     let cfg = ConsumerConfig::from_env(&env(&vars)).unwrap();
     assert_eq!(cfg.dead_letter_queue_url.as_deref(), Some("http://127.0.0.1:9/dlq"));
     assert_eq!(cfg.cursor_table.as_deref(), Some("cursors"));
+    assert_eq!(cfg.queue_url.as_deref(), Some("http://127.0.0.1:9/q"), "the queue units and copies go back on");
+    assert_eq!(cfg.stripe.requests_per_second, Some(7.5), "the consumer's Stripe budget can be set too");
     let shown = format!("{cfg:?}");
     assert!(!shown.contains("cfg_secret") && !shown.contains("cfg-secret"), "Debug prints no secret: {shown}");
 }
@@ -141,10 +150,10 @@ fn the_yaml_stripe_key_wins_for_the_consumer_and_the_poller() {
 fn the_poller_reads_its_queue_table_key_and_budget() {
     let cfg = PollerConfig::from_env(&env(&POLLER)).unwrap();
     assert_eq!((cfg.queue_url.as_str(), cfg.cursor_table.as_str()), ("http://127.0.0.1:9/q", "cursors"));
-    assert_eq!(cfg.requests_per_second, None);
+    assert_eq!(cfg.stripe.requests_per_second, None);
     let mut vars = POLLER.to_vec();
     vars.push((STRIPE_REQUESTS_PER_SECOND, "12"));
-    assert_eq!(PollerConfig::from_env(&env(&vars)).unwrap().requests_per_second, Some(12.0));
+    assert_eq!(PollerConfig::from_env(&env(&vars)).unwrap().stripe.requests_per_second, Some(12.0));
 }
 
 #[test]
