@@ -41,13 +41,16 @@ where
         let now = run.started;
         let cursor_time = rec.events_created.unwrap_or(now);
         if cursor_time < now - self.options.events_fallback_age_secs {
+            // Objects created before the gap may have changed during it (a
+            // subscription cancelled, a charge refunded): only a full re-list
+            // (from the config's `since`) finds every customer to recompute.
             tracing::warn!(
                 resource = spec.name,
                 cursor_age_days = (now - cursor_time) / 86_400,
-                "events cursor is older than Stripe's event retention allows: re-listing the gap with a backfill from the cursor time"
+                "events cursor is older than Stripe's event retention allows: re-listing the whole resource (every customer whose data may have changed is recomputed)"
             );
             rep.fell_back = true;
-            start_backfill(rec, Some(cursor_time), now);
+            start_backfill(rec, self.settings_since(), now);
             self.cursors.save(rec).await?;
             return self.backfill(spec, rec, run, rep).await;
         }

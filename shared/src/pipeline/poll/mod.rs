@@ -235,7 +235,7 @@ where
     }
 
     /// The config's `since` (UTC midnight) in unix seconds.
-    fn settings_since(&self) -> Option<i64> {
+    pub(super) fn settings_since(&self) -> Option<i64> {
         self.settings.stripe.since.map(|d| d.midnight().assume_utc().unix_timestamp())
     }
 
