@@ -193,6 +193,53 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<T> {
     }
 }
 
+/// What the [`ContactLedger`] holds for one contact (keyed by a hash of its
+/// e-mail address, never the address itself).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerEntry {
+    /// Fingerprint of the contact state last confirmed written to Brevo;
+    /// `None` when unknown (a push failed, or two pushes overlapped).
+    pub fingerprint: Option<String>,
+    /// When that state was written (unix seconds).
+    pub sent_at: i64,
+    /// A push of this contact is under way somewhere, or one ended without
+    /// finishing (a crash): the contact is never skipped while it is set.
+    pub pending: bool,
+}
+
+/// The contacts last written to Brevo, shared by every consumer instance, so
+/// a contact whose state is unchanged since *anyone* last wrote it is not
+/// sent again — and one that another instance has written since is.
+///
+/// The protocol (see `pipeline::consume::ledger`): read the entries; skip a
+/// contact only when its fingerprint matches, is fresh and nothing is
+/// pending; otherwise [`begin`](Self::begin) (adds this push's token to the
+/// pending set) **before** pushing and [`finish`](Self::finish) after. A
+/// finish records the fingerprint only when this push's token is the only
+/// one pending — i.e. no other push of the contact overlapped it; otherwise
+/// the entry becomes unknown. So a recorded fingerprint is always the state
+/// of the last push Brevo received.
+#[async_trait]
+pub trait ContactLedger: Send + Sync {
+    /// The entries of these keys (absent keys are never written or expired).
+    async fn entries(&self, keys: &[String]) -> Result<std::collections::HashMap<String, LedgerEntry>, StoreError>;
+    /// Marks a push of `key` under way (adds `token` to its pending set).
+    async fn begin(&self, key: &str, token: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Ends the push `token` of `key`: with `sent = Some(fingerprint)` (Brevo
+    /// took it) the fingerprint is recorded if `token` is the only pending
+    /// push, else the entry becomes unknown; with `None` (the push failed, or
+    /// its effect is not known) the entry becomes unknown. `token` leaves
+    /// the pending set either way.
+    async fn finish(
+        &self,
+        key: &str,
+        token: &str,
+        sent: Option<&str>,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+}
+
 /// Which vendor a [`RemoteError`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Vendor {

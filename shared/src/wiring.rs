@@ -22,10 +22,6 @@ pub use configs::{
 };
 pub use deferred::Deferred;
 
-/// How long a contact sent unchanged is not sent again (see
-/// [`crate::adapters::brevo::SkipUnchanged`]).
-pub const CONTACT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// The settings from `CONNECTOR_CONFIG` (or the built-in default), shared.
 pub fn settings(env: &dyn EnvSource) -> Result<Arc<Settings>, ConfigError> {
     Settings::from_env(env).map(Arc::new)

@@ -24,7 +24,6 @@ use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, SANDBOX_API_KEY};
 use sandbox::stripe::{demo_dataset, fixture, merge, StripeSandbox, StripeSandboxOptions, DEFAULT_SECRET_KEY};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use shared::adapters::brevo::SkipUnchanged;
 use shared::adapters::brevo::{BrevoClient, BrevoConfig, BrevoLimits};
 use shared::adapters::memory::MemoryIdempotency;
 use shared::adapters::stripe::StripeClient;
@@ -37,8 +36,8 @@ const CUSTOMERS: usize = 200;
 const EVENTS: usize = 1_000;
 const RSS_CHILD_ARG: &str = "--rss-child";
 
-/// As deployed: the Brevo client behind the unchanged-contact cache.
-type RealConsumer = Consumer<StripeReader, SkipUnchanged<BrevoClient>, MemoryIdempotency, SystemClock>;
+/// As deployed: the Brevo client itself (no cross-batch contact cache).
+type RealConsumer = Consumer<StripeReader, BrevoClient, MemoryIdempotency, SystemClock>;
 
 fn settings() -> Arc<Settings> {
     let mut s = Settings::default();
@@ -58,7 +57,7 @@ fn consumer(stripe_base: &str, brevo_base: &str, settings: Arc<Settings>) -> Rea
     cfg.limits = BrevoLimits::unlimited();
     Consumer {
         stripe: StripeReader::new(client),
-        brevo: SkipUnchanged::new(BrevoClient::new(cfg).expect("brevo client"), shared::wiring::CONTACT_CACHE_TTL),
+        brevo: BrevoClient::new(cfg).expect("brevo client"),
         dedup: MemoryIdempotency::new(),
         clock: SystemClock,
         dead_letters: None,
@@ -222,7 +221,7 @@ async fn run(
     }
     let wall = t.elapsed();
     let counts = brevo.request_counts();
-    let client_stats = c.brevo.inner().stats();
+    let client_stats = c.brevo.stats();
     let stripe_requests = stripe.request_count();
     batch_times.sort();
     let p50 = batch_times[batch_times.len() / 2];

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::brevo::BrevoClient;
-use shared::adapters::brevo::SkipUnchanged;
 use shared::adapters::dynamodb::DynamoIdempotency;
 use shared::adapters::dynamodb_cursors::DynamoCursors;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
@@ -16,10 +15,10 @@ use shared::adapters::stripe::StripeReader;
 use shared::config::{ConfigError, ProcessEnv};
 use shared::pipeline::consume::{ConsumeOptions, Consumer};
 use shared::ports::{CursorStore, DeadLetters, EventQueue, SystemClock};
-use shared::wiring::{ConsumerConfig, Deferred, CONTACT_CACHE_TTL};
+use shared::wiring::{ConsumerConfig, Deferred};
 use stripe_to_brevo::HandlerError;
 
-type App = Consumer<StripeReader, SkipUnchanged<BrevoClient>, DynamoIdempotency, SystemClock>;
+type App = Consumer<StripeReader, BrevoClient, DynamoIdempotency, SystemClock>;
 
 /// What cold start builds; the rest waits for the secrets.
 struct Parts {
@@ -37,7 +36,7 @@ async fn build(p: Arc<Parts>) -> Result<App, ConfigError> {
     let brevo_key = p.config.brevo.load_key(Some(&p.aws)).await?;
     Ok(Consumer {
         stripe: p.config.stripe.reader(stripe_key)?,
-        brevo: SkipUnchanged::new(p.config.brevo.client(brevo_key, &p.config.settings)?, CONTACT_CACHE_TTL),
+        brevo: p.config.brevo.client(brevo_key, &p.config.settings)?,
         dedup: p.dedup.clone(),
         clock: SystemClock,
         dead_letters: p.dead_letters.clone(),

@@ -27,12 +27,10 @@
 //! and the counters), `error` ([`BrevoError`]), [`wire`] (Brevo's limits and
 //! the request bodies, shared with `sync --dry-run`), one file per endpoint
 //! family (`contacts`, `lists`, `attributes`, `events`, `orders`,
-//! `account`), `port` (the [`BrevoApi`](crate::ports::BrevoApi) impl) and
-//! `cache` ([`SkipUnchanged`], a decorator of any `BrevoApi`).
+//! `account`) and `port` (the [`BrevoApi`](crate::ports::BrevoApi) impl).
 
 mod account;
 mod attributes;
-mod cache;
 mod client;
 mod contacts;
 mod error;
@@ -44,7 +42,6 @@ pub mod wire;
 
 pub use account::AccountInfo;
 pub use attributes::{AttributeMismatch, BrevoAttribute, EnsuredAttributes};
-pub use cache::SkipUnchanged;
 pub use client::{BrevoClient, BrevoConfig, BrevoLimits, BrevoStats, Family, FamilyStats, Rate};
 pub use contacts::{ImportReceipt, UpsertOutcome};
 pub use error::{BrevoError, Refusal};

@@ -117,6 +117,86 @@ impl crate::ports::IdempotencyStore for MemoryIdempotency {
     }
 }
 
+/// The contact ledger in a map, with the semantics of the DynamoDB adapter.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    /// key → (fingerprint, sent_at, pending tokens).
+    entries: Mutex<std::collections::HashMap<String, (Option<String>, i64, std::collections::BTreeSet<String>)>>,
+    /// Fails every call while set (an outage of the store).
+    down: AtomicBool,
+}
+
+impl MemoryLedger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later call fail as an outage would.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn up(&self) -> Result<(), crate::ports::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(crate::ports::StoreError::Unavailable("memory ledger is down".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::ContactLedger for MemoryLedger {
+    async fn entries(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, crate::ports::LedgerEntry>, crate::ports::StoreError> {
+        self.up()?;
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                map.get(k).map(|(fp, at, pending)| {
+                    let e = crate::ports::LedgerEntry {
+                        fingerprint: fp.clone(),
+                        sent_at: *at,
+                        pending: !pending.is_empty(),
+                    };
+                    (k.clone(), e)
+                })
+            })
+            .collect())
+    }
+
+    async fn begin(&self, key: &str, token: &str, _expires_at: i64) -> Result<(), crate::ports::StoreError> {
+        self.up()?;
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_owned()).or_default().2.insert(token.to_owned());
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        key: &str,
+        token: &str,
+        sent: Option<&str>,
+        now: i64,
+        _expires_at: i64,
+    ) -> Result<(), crate::ports::StoreError> {
+        self.up()?;
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(key.to_owned()).or_default();
+        let alone = e.2.len() == 1 && e.2.contains(token);
+        match sent {
+            Some(fp) if alone => *e = (Some(fp.to_owned()), now, Default::default()),
+            _ => {
+                e.0 = None;
+                e.2.remove(token);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Cursor records, lease and counters in memory (core unit tests only).
 #[derive(Debug, Default)]
 pub struct MemoryCursors {
