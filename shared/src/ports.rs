@@ -306,11 +306,21 @@ pub struct RemoteError {
     pub kind: RemoteErrorKind,
     /// Safe to log: never a key, a body or a raw e-mail address.
     pub message: String,
+    /// The request may have reached the vendor and been applied: it was sent
+    /// and no answer came (a timeout, a connection lost after sending). A
+    /// call that must not be repeated (a Brevo event) is then not re-sent.
+    pub unconfirmed: bool,
 }
 
 impl RemoteError {
     pub fn new(vendor: Vendor, kind: RemoteErrorKind, message: impl Into<String>) -> Self {
-        Self { vendor, kind, message: message.into() }
+        Self { vendor, kind, message: message.into(), unconfirmed: false }
+    }
+
+    /// The same error, marked as possibly applied (see [`Self::unconfirmed`]).
+    pub fn unconfirmed(mut self) -> Self {
+        self.unconfirmed = true;
+        self
     }
 
     pub fn is_retryable(&self) -> bool {

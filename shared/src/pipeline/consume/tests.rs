@@ -711,3 +711,69 @@ async fn a_failed_push_leaves_the_contact_unknown_so_the_next_one_is_sent() {
     // THEN that state is sent again (Brevo may have applied the failed push)
     assert_eq!(w.brevo.record().upserts, 2, "first write + the one after the failure");
 }
+
+fn succeeded_payment(id: &str, customer: &str) -> String {
+    let pi = fixture(
+        "payment_intent",
+        json!({"id": format!("pi_{id}"), "customer": customer, "amount_received": 1099, "status": "succeeded"}),
+    );
+    event(id, "payment_intent.succeeded", NOW - 60, false, pi)
+}
+
+#[tokio::test]
+async fn an_order_that_failed_is_retried_without_sending_its_event_again() {
+    // GIVEN orders on, and the orders endpoint failing once
+    let w = World::with(|s| s.brevo.ecommerce_orders = true);
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.brevo.fail_next(BrevoOp::Order, 1, down(Vendor::Brevo));
+    // WHEN the payment's message fails for its order, then comes back
+    let first = w.consume(vec![succeeded_payment("evt_pi", "cus_ada")]).await;
+    assert!(first.outcomes[0].1.is_retry());
+    let again = w.consume(vec![succeeded_payment("evt_pi", "cus_ada")]).await;
+    // THEN the retry sends the order, and the event went out once only
+    assert_eq!(outcomes(&again), [&Outcome::Done]);
+    let rec = w.brevo.record();
+    assert_eq!(event_ids(&rec), ["\"evt_pi\""], "the event once");
+    assert_eq!(rec.orders.len(), 1);
+    assert_eq!(first.stats.events_sent + again.stats.events_sent, 1);
+}
+
+#[tokio::test]
+async fn after_a_crash_past_sending_the_retaken_message_does_not_send_its_event_again() {
+    // GIVEN an attempt that wrote the event's part record, sent it and
+    // crashed before completing (its claim on the message has gone stale)
+    let w = World::new();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.dedup.claim("evt_pi", NOW - 1_000, NOW - 100, NOW + 86_400).await.unwrap();
+    w.dedup.claim("evt_pi#event", NOW - 1_000, NOW + 86_400, NOW + 86_400).await.unwrap();
+    // WHEN the message is redelivered
+    let r = w.consume(vec![succeeded_payment("evt_pi", "cus_ada")]).await;
+    // THEN the contact is brought up to date and no second event is sent
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    let rec = w.brevo.record();
+    assert!(rec.events.is_empty(), "{:?}", rec.events);
+    assert_eq!(rec.upserts, 1);
+}
+
+#[tokio::test]
+async fn an_event_sent_without_an_answer_is_never_sent_again_one_refused_is() {
+    // GIVEN Brevo's events call going out unanswered once (a timeout)
+    let w = World::new();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.given_a_subscriber("cus_bob", "bob@example.com", 1_000);
+    w.brevo.fail_next(BrevoOp::Events, 1, down(Vendor::Brevo).unconfirmed());
+    // WHEN the message is consumed, and redelivered anyway
+    let r = w.consume(vec![succeeded_payment("evt_a", "cus_ada")]).await;
+    let again = w.consume(vec![succeeded_payment("evt_a", "cus_ada")]).await;
+    // THEN it is done (Brevo may have the event: at most once), never re-sent
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    assert_eq!(outcomes(&again), [&Outcome::Duplicate]);
+    assert!(w.brevo.record().events.is_empty());
+    // AND an answered failure frees the part: the retry sends it, once
+    w.brevo.fail_next(BrevoOp::Events, 1, down(Vendor::Brevo));
+    let refused = w.consume(vec![succeeded_payment("evt_b", "cus_bob")]).await;
+    assert!(refused.outcomes[0].1.is_retry());
+    let retried = w.consume(vec![succeeded_payment("evt_b", "cus_bob")]).await;
+    assert_eq!(outcomes(&retried), [&Outcome::Done]);
+    assert_eq!(event_ids(&w.brevo.record()), ["\"evt_b\""]);
+}
