@@ -104,7 +104,9 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         let mut finished = Vec::new();
         for (cid, res) in &pushed {
             match (gate.pending.remove(cid), res) {
-                // An imported contact stays pending until its import has ended.
+                // An imported contact stays pending until its import has ended:
+                // whoever follows the import calls `ledger.finish(p.key, p.token,
+                // Some(p.fingerprint) if the row was applied else None, ..)`.
                 (Some(_), Ok(Written::Imported)) | (None, _) => {}
                 (Some(p), res) => finished.push((p, res.is_ok())),
             }
