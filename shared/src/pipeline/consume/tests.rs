@@ -777,3 +777,23 @@ async fn an_event_sent_without_an_answer_is_never_sent_again_one_refused_is() {
     assert_eq!(outcomes(&retried), [&Outcome::Done]);
     assert_eq!(event_ids(&w.brevo.record()), ["\"evt_b\""]);
 }
+
+#[tokio::test]
+async fn a_copy_says_where_its_message_came_from_even_without_the_attribute() {
+    // GIVEN a snapshot and an event delivered without a source attribute,
+    // each with its twin in progress elsewhere
+    let (w, queue) = world_with_queue();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    let snap = json!({"object": SNAPSHOT_OBJECT, "key": "backfill:customers:r2:p1", "customers": ["cus_ada"]});
+    w.dedup.claim("snapshot:backfill:customers:r2:p1", NOW, NOW + 900, NOW + 86_400).await.unwrap();
+    w.dedup.claim("evt_1", NOW, NOW + 900, NOW + 86_400).await.unwrap();
+    let mut messages = batch(vec![snap.to_string(), charge_event("evt_1", "charge.refunded", "cus_ada")]);
+    for m in &mut messages {
+        m.source = None;
+    }
+    // WHEN they are consumed
+    w.consumer.consume(&messages).await;
+    // THEN the snapshot's copy is a backfill's, the event's a webhook's
+    let sources: Vec<Source> = queue.messages().iter().map(|m| m.source).collect();
+    assert_eq!(sources, [Source::Backfill, Source::Webhook]);
+}
