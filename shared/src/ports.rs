@@ -215,10 +215,12 @@ pub struct LedgerEntry {
 /// contact only when its fingerprint matches, is fresh and nothing is
 /// pending; otherwise [`begin`](Self::begin) (adds this push's token to the
 /// pending set) **before** pushing and [`finish`](Self::finish) after. A
-/// finish records the fingerprint only when this push's token is the only
-/// one pending — i.e. no other push of the contact overlapped it; otherwise
-/// the entry becomes unknown. So a recorded fingerprint is always the state
-/// of the last push Brevo received.
+/// finish records the fingerprint only when no other push of the contact
+/// overlapped this one: the pending set was empty when it began, nobody
+/// began since, and its token is the only one pending. (Being alone in the
+/// set at finish is not enough: an overlapping push that finished first may
+/// have reached Brevo last.) Otherwise the entry becomes unknown. So a
+/// recorded fingerprint is always the state of the last push Brevo received.
 #[async_trait]
 pub trait ContactLedger: Send + Sync {
     /// The entries of these keys (absent keys are never written or expired).
@@ -226,8 +228,8 @@ pub trait ContactLedger: Send + Sync {
     /// Marks a push of `key` under way (adds `token` to its pending set).
     async fn begin(&self, key: &str, token: &str, expires_at: i64) -> Result<(), StoreError>;
     /// Ends the push `token` of `key`: with `sent = Some(fingerprint)` (Brevo
-    /// took it) the fingerprint is recorded if `token` is the only pending
-    /// push, else the entry becomes unknown; with `None` (the push failed, or
+    /// took it) the fingerprint is recorded if no other push overlapped this
+    /// one (see above), else the entry becomes unknown; with `None` (the push failed, or
     /// its effect is not known) the entry becomes unknown. `token` leaves
     /// the pending set either way.
     async fn finish(
