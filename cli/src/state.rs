@@ -9,10 +9,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use shared::adapters::dynamodb::DynamoIdempotency;
 use shared::adapters::dynamodb_cursors::DynamoCursors;
+use shared::adapters::dynamodb_ledger::DynamoLedger;
 use shared::adapters::sqlite::SqliteStore;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use shared::config::{self, ProcessEnv};
-use shared::ports::{CursorStore, DeadLetters, EventQueue, IdempotencyStore};
+use shared::ports::{ContactLedger, CursorStore, DeadLetters, EventQueue, IdempotencyStore};
 
 use crate::queue::{LocalQueue, SqsWork, WorkQueue};
 
@@ -28,6 +29,8 @@ pub struct Backend {
     pub queue: Arc<dyn EventQueue>,
     pub work: Arc<dyn WorkQueue>,
     pub dedup: Arc<dyn IdempotencyStore>,
+    /// The contacts last written to Brevo (see `shared::ports::ContactLedger`).
+    pub ledger: Arc<dyn ContactLedger>,
     pub cursors: Arc<dyn CursorStore>,
     pub dead_letters: Option<Arc<dyn DeadLetters>>,
     /// The SQLite store in local mode.
@@ -48,6 +51,7 @@ impl Backend {
                     queue: Arc::new(store.clone()),
                     work: Arc::new(LocalQueue { store: store.clone(), visibility_secs }),
                     dedup: Arc::new(store.clone()),
+                    ledger: Arc::new(store.clone()),
                     cursors: Arc::new(store.clone()),
                     dead_letters: Some(Arc::new(store.clone())),
                     local: Some(store),
@@ -79,7 +83,8 @@ impl Backend {
                         dead_letters: dlq,
                         visibility_secs: i32::try_from(visibility_secs).unwrap_or(60),
                     }),
-                    dedup: Arc::new(DynamoIdempotency::new(ddb.clone(), dedup_table)),
+                    dedup: Arc::new(DynamoIdempotency::new(ddb.clone(), dedup_table.clone())),
+                    ledger: Arc::new(DynamoLedger::new(ddb.clone(), dedup_table)),
                     cursors: Arc::new(DynamoCursors::new(ddb, cursor_table)),
                     local: None,
                     aws: Some(aws),

@@ -139,6 +139,7 @@ async fn scratch_copy(real: &Backend, visibility: i64) -> anyhow::Result<Backend
         queue: Arc::new(scratch.clone()) as Arc<dyn EventQueue>,
         work: Arc::new(LocalQueue { store: scratch.clone(), visibility_secs: visibility }),
         dedup: Arc::new(scratch.clone()) as Arc<dyn IdempotencyStore>,
+        ledger: Arc::new(scratch.clone()),
         cursors: Arc::new(scratch.clone()) as Arc<dyn CursorStore>,
         dead_letters: None,
         local: real.local.clone(),

@@ -214,11 +214,12 @@ pub struct LedgerEntry {
 /// The protocol (see `pipeline::consume::ledger`): read the entries; skip a
 /// contact only when its fingerprint matches, is fresh and nothing is
 /// pending; otherwise [`begin`](Self::begin) (adds this push's token to the
-/// pending set and counts one more push begun) **before** pushing and
-/// [`finish`](Self::finish) after. A finish records the fingerprint only
-/// when no other push of the contact overlapped this one at any moment —
-/// this token is the only one pending *and* the only push begun since the
-/// pending set was last empty; otherwise the entry becomes unknown. So a
+/// pending set) **before** pushing and [`finish`](Self::finish) after. A
+/// finish records the fingerprint only when no other push of the contact
+/// overlapped this one: the pending set was empty when it began, nobody
+/// began since, and its token is the only one pending. (Being alone in the
+/// set at finish is not enough: an overlapping push that finished first may
+/// have reached Brevo last.) Otherwise the entry becomes unknown. So a
 /// recorded fingerprint is always the state of the last push Brevo received.
 #[async_trait]
 pub trait ContactLedger: Send + Sync {
@@ -227,13 +228,11 @@ pub trait ContactLedger: Send + Sync {
     /// Marks a push of `key` under way: adds `token` to its pending set and
     /// counts one more push begun.
     async fn begin(&self, key: &str, token: &str, expires_at: i64) -> Result<(), StoreError>;
-    /// Ends the push `token` of `key`. With `sent = Some(fingerprint)` (Brevo
-    /// took it) the fingerprint is recorded (with `now`) if `token` is the
-    /// only pending push and the only one begun since the pending set was
-    /// last empty; then nothing is pending and the count starts again.
-    /// Otherwise, or with `None` (the push failed, or its effect is not
-    /// known), the fingerprint becomes unknown and `token` leaves the
-    /// pending set (the count restarts once the set is empty).
+    /// Ends the push `token` of `key`: with `sent = Some(fingerprint)` (Brevo
+    /// took it) the fingerprint is recorded if no other push overlapped this
+    /// one (see above), else the entry becomes unknown; with `None` (the push failed, or
+    /// its effect is not known) the entry becomes unknown. `token` leaves
+    /// the pending set either way.
     async fn finish(
         &self,
         key: &str,

@@ -12,6 +12,8 @@ mod deployed_shape;
 mod fuzz;
 mod lambda_e2e;
 mod lambda_runtime;
+mod ledger;
+mod ledger_dynamodb;
 mod poller;
 mod soak;
 mod stripe_client;

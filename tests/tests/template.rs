@@ -417,6 +417,21 @@ fn template_each_function_touches_only_its_own_resources() {
         assert_eq!(granted(&t, POLLER, a), set(&["CursorTable"]), "poller {a}");
     }
     assert_eq!(granted(&t, CONSUMER, "dynamodb:UpdateItem"), set(&["DedupTable", "CursorTable"]), "consumer counters");
+    // The contact ledger (in the dedup table) reads entries in batches.
+    assert_eq!(granted(&t, CONSUMER, "dynamodb:BatchGetItem"), set(&["DedupTable"]), "consumer ledger");
+    // The consumer's dedup and ledger adapters use exactly these (no Query, Scan or batch writes).
+    let consumer_ddb: BTreeSet<String> =
+        role_statements(&t, CONSUMER).iter().flat_map(actions).filter(|a| a.starts_with("dynamodb:")).collect();
+    assert_eq!(
+        consumer_ddb,
+        set(&[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchGetItem"
+        ])
+    );
     // The poller's cursor adapter uses exactly these (no Query, no batch ops).
     let poller_ddb: BTreeSet<String> =
         role_statements(&t, POLLER).iter().flat_map(actions).filter(|a| a.starts_with("dynamodb:")).collect();

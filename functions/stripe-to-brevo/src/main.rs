@@ -10,11 +10,12 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::brevo::BrevoClient;
 use shared::adapters::dynamodb::DynamoIdempotency;
 use shared::adapters::dynamodb_cursors::DynamoCursors;
+use shared::adapters::dynamodb_ledger::DynamoLedger;
 use shared::adapters::sqs::{SqsDeadLetters, SqsQueue};
 use shared::adapters::stripe::StripeReader;
 use shared::config::{ConfigError, ProcessEnv};
 use shared::pipeline::consume::{ConsumeOptions, Consumer};
-use shared::ports::{CursorStore, DeadLetters, EventQueue, SystemClock};
+use shared::ports::{ContactLedger, CursorStore, DeadLetters, EventQueue, SystemClock};
 use shared::wiring::{ConsumerConfig, Deferred};
 use stripe_to_brevo::HandlerError;
 
@@ -28,6 +29,7 @@ struct Parts {
     dead_letters: Option<Arc<dyn DeadLetters>>,
     status: Option<Arc<dyn CursorStore>>,
     requeue: Option<Arc<dyn EventQueue>>,
+    ledger: Arc<dyn ContactLedger>,
 }
 
 /// The consumer, once both secrets are read.
@@ -42,7 +44,7 @@ async fn build(p: Arc<Parts>) -> Result<App, ConfigError> {
         dead_letters: p.dead_letters.clone(),
         status: p.status.clone(),
         requeue: p.requeue.clone(),
-        ledger: None,
+        ledger: Some(Arc::clone(&p.ledger)),
         settings: Arc::clone(&p.config.settings),
         // A crashed invocation's claims block redelivery only this long:
         // twice the function's 60 s timeout, well under the visibility timeout.
@@ -59,6 +61,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let parts = Arc::new(Parts {
         dedup: DynamoIdempotency::new(ddb.clone(), config.dedup_table.clone()),
+        // The contact ledger shares the dedup table (items `contact#…`).
+        ledger: Arc::new(DynamoLedger::new(ddb.clone(), config.dedup_table.clone())),
         dead_letters: config
             .dead_letter_queue_url
             .clone()

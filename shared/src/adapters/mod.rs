@@ -5,6 +5,7 @@ pub mod aws;
 pub mod brevo;
 pub mod dynamodb;
 pub mod dynamodb_cursors;
+pub mod dynamodb_ledger;
 pub mod http;
 pub mod memory;
 pub mod secrets;

@@ -1,6 +1,7 @@
 //! The CLI's embedded state: one SQLite file (rusqlite, bundled, WAL) holding
 //! a durable local queue with a dead-letter state, the idempotency (dedup)
-//! records, the poller's cursors and lease, and the contact counters.
+//! records, the poller's cursors and lease, the contact counters and the
+//! contact ledger.
 //!
 //! It implements the same ports as SQS + DynamoDB, with the same semantics
 //! as the in-memory fakes ([`crate::adapters::memory`]):
@@ -16,6 +17,8 @@
 //! - [`IdempotencyStore`]: expiry and in-progress deadlines compared by
 //!   value; an expired or stale in-progress record is taken over.
 //! - [`CursorStore`]: whole records as JSON, a single-row lease, counters.
+//! - [`ContactLedger`](crate::ports::ContactLedger): the contacts last
+//!   written to Brevo (`sqlite/ledger.rs`).
 //!
 //! Durability: `journal_mode=WAL`, `synchronous=NORMAL` — a committed write
 //! survives the process being killed at any point (what `serve` promises
@@ -36,6 +39,8 @@ use crate::ports::{
     Claim, ContactCounts, CursorRecord, CursorStore, DeadLetters, EventQueue, IdempotencyStore, QueueError,
     QueueMessage, Source, StoreError,
 };
+
+mod ledger;
 
 /// Default number of receives after which a message is dead-lettered
 /// (template.yaml's `maxReceiveCount`).
@@ -154,7 +159,9 @@ impl SqliteStore {
         // journal_mode answers with a row; pragma_update ignores it.
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        for schema in [SCHEMA, ledger::SCHEMA] {
+            conn.execute_batch(schema).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        }
         Ok(Self { conn: Arc::new(Mutex::new(conn)), path, max_receives: DEFAULT_MAX_RECEIVES })
     }
 

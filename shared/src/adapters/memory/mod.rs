@@ -117,22 +117,59 @@ impl crate::ports::IdempotencyStore for MemoryIdempotency {
     }
 }
 
+/// One ledger entry and its two transitions: the semantics of
+/// [`ContactLedger`](crate::ports::ContactLedger), shared by [`MemoryLedger`]
+/// and the SQLite store (the DynamoDB adapter does the same in expressions).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct LedgerRecord {
+    pub(crate) fingerprint: Option<String>,
+    pub(crate) sent_at: i64,
+    pub(crate) pending: std::collections::BTreeSet<String>,
+    /// Begins since the pending set was last empty: a push alone in the set
+    /// at its finish may still have overlapped one that finished before it
+    /// (then this is 2).
+    pub(crate) begun: u32,
+}
+
+impl LedgerRecord {
+    pub(crate) fn begin(&mut self, token: &str) {
+        self.pending.insert(token.to_owned());
+        self.begun = self.begun.saturating_add(1);
+    }
+
+    pub(crate) fn finish(&mut self, token: &str, sent: Option<&str>, now: i64) {
+        // Alone from its begin to now: the set was empty when it began and
+        // nobody began since.
+        let alone = self.begun == 1 && self.pending.len() == 1 && self.pending.contains(token);
+        match sent {
+            Some(fp) if alone => {
+                *self = Self { fingerprint: Some(fp.to_owned()), sent_at: now, ..Self::default() };
+            }
+            _ => {
+                self.fingerprint = None;
+                self.pending.remove(token);
+                if self.pending.is_empty() {
+                    self.begun = 0;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn entry(&self) -> crate::ports::LedgerEntry {
+        crate::ports::LedgerEntry {
+            fingerprint: self.fingerprint.clone(),
+            sent_at: self.sent_at,
+            pending: !self.pending.is_empty(),
+        }
+    }
+}
+
 /// The contact ledger in a map, with the semantics of the DynamoDB adapter.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
-    entries: Mutex<std::collections::HashMap<String, LedgerSlot>>,
+    entries: Mutex<std::collections::HashMap<String, LedgerRecord>>,
     /// Fails every call while set (an outage of the store).
     down: AtomicBool,
-}
-
-/// One key: the recorded fingerprint and when, the pending tokens, and how
-/// many pushes began since the pending set was last empty.
-#[derive(Debug, Default)]
-struct LedgerSlot {
-    fingerprint: Option<String>,
-    sent_at: i64,
-    pending: std::collections::BTreeSet<String>,
-    begins: u64,
 }
 
 impl MemoryLedger {
@@ -161,27 +198,13 @@ impl crate::ports::ContactLedger for MemoryLedger {
     ) -> Result<std::collections::HashMap<String, crate::ports::LedgerEntry>, crate::ports::StoreError> {
         self.up()?;
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(keys
-            .iter()
-            .filter_map(|k| {
-                map.get(k).map(|slot| {
-                    let e = crate::ports::LedgerEntry {
-                        fingerprint: slot.fingerprint.clone(),
-                        sent_at: slot.sent_at,
-                        pending: !slot.pending.is_empty(),
-                    };
-                    (k.clone(), e)
-                })
-            })
-            .collect())
+        Ok(keys.iter().filter_map(|k| map.get(k).map(|r| (k.clone(), r.entry()))).collect())
     }
 
     async fn begin(&self, key: &str, token: &str, _expires_at: i64) -> Result<(), crate::ports::StoreError> {
         self.up()?;
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = map.entry(key.to_owned()).or_default();
-        slot.pending.insert(token.to_owned());
-        slot.begins += 1;
+        map.entry(key.to_owned()).or_default().begin(token);
         Ok(())
     }
 
@@ -195,20 +218,7 @@ impl crate::ports::ContactLedger for MemoryLedger {
     ) -> Result<(), crate::ports::StoreError> {
         self.up()?;
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = map.entry(key.to_owned()).or_default();
-        let alone = slot.begins == 1 && slot.pending.len() == 1 && slot.pending.contains(token);
-        match sent {
-            Some(fp) if alone => {
-                *slot = LedgerSlot { fingerprint: Some(fp.to_owned()), sent_at: now, ..Default::default() }
-            }
-            _ => {
-                slot.fingerprint = None;
-                slot.pending.remove(token);
-                if slot.pending.is_empty() {
-                    slot.begins = 0;
-                }
-            }
-        }
+        map.entry(key.to_owned()).or_default().finish(token, sent, now);
         Ok(())
     }
 }
