@@ -87,6 +87,25 @@ impl fmt::Display for Path {
     }
 }
 
+/// Where the check is, as a chain back to where it started: no allocation
+/// while descending, a [`Path`] only for a problem.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Start(&'a Path),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    fn path(&self) -> Path {
+        match self {
+            At::Start(p) => (*p).clone(),
+            At::Key(up, k) => up.path().with(Seg::Key((*k).to_owned())),
+            At::Index(up, i) => up.path().with(Seg::Index(*i)),
+        }
+    }
+}
+
 /// One problem found in a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -151,17 +170,17 @@ impl<'a> Checker<'a> {
     /// Every problem of `v` against `schema`, at `path`.
     pub fn check(&self, schema: &Value, v: &Value, path: &Path) -> Vec<Violation> {
         let mut out = Vec::new();
-        self.check_into(schema, v, path, &mut out);
+        self.check_into(schema, v, &At::Start(path), &mut out);
         out
     }
 
-    fn check_into(&self, schema: &Value, v: &Value, path: &Path, out: &mut Vec<Violation>) {
+    fn check_into(&self, schema: &Value, v: &Value, at: &At<'_>, out: &mut Vec<Violation>) {
         let s = self.resolve(schema);
         if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
             let merged = self.merge_all(s, parts);
-            return self.check_resolved(&merged, v, path, out);
+            return self.check_resolved(&merged, v, at, out);
         }
-        self.check_resolved(s, v, path, out);
+        self.check_resolved(s, v, at, out);
     }
 
     /// `allOf` as one schema: the parts' properties and required keys
@@ -210,20 +229,18 @@ impl<'a> Checker<'a> {
         Value::Object(merged)
     }
 
-    fn check_resolved(&self, s: &Value, v: &Value, path: &Path, out: &mut Vec<Violation>) {
+    fn check_resolved(&self, s: &Value, v: &Value, at: &At<'_>, out: &mut Vec<Violation>) {
         if v.is_null() && s.get("nullable").and_then(Value::as_bool) == Some(true) {
             return;
         }
         if let Some(t) = s.get("type").and_then(Value::as_str) {
             if !type_fits(t, v) {
-                let message = format!("{path} should be {}", a_type(t));
-                out.push(Violation { path: path.clone(), kind: Kind::WrongType, message });
-                return;
+                return push(out, at, Kind::WrongType, |p| format!("{p} should be {}", a_type(t)));
             }
         }
         for key in ["oneOf", "anyOf"] {
             if let Some(alts) = s.get(key).and_then(Value::as_array) {
-                if !self.one_fits(alts, v, path, out) {
+                if !self.one_fits(alts, v, at, out) {
                     return;
                 }
             }
@@ -231,15 +248,14 @@ impl<'a> Checker<'a> {
         if let Some(allowed) = s.get("enum").and_then(Value::as_array) {
             if !allowed.contains(v) {
                 let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
-                let message = format!("{path} should be one of {}", list.join(", "));
-                out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
+                push(out, at, Kind::Invalid, |p| format!("{p} should be one of {}", list.join(", ")));
             }
         }
         match v {
-            Value::Object(m) => self.check_object(s, m, path, out),
-            Value::Array(items) => self.check_array(s, items, path, out),
-            Value::String(text) => check_length(s, text, path, out),
-            Value::Number(_) => check_number(s, v, path, out),
+            Value::Object(m) => self.check_object(s, m, at, out),
+            Value::Array(items) => self.check_array(s, items, at, out),
+            Value::String(text) => check_length(s, text, at, out),
+            Value::Number(_) => check_number(s, v, at, out),
             Value::Bool(_) | Value::Null => {}
         }
     }
@@ -247,17 +263,19 @@ impl<'a> Checker<'a> {
     /// `oneOf` / `anyOf`: true when `v` fits one alternative; otherwise the
     /// problems of the closest one are added (or, when `v` has a type none of
     /// them takes, one message naming the types they take).
-    fn one_fits(&self, alts: &[Value], v: &Value, path: &Path, out: &mut Vec<Violation>) -> bool {
+    fn one_fits(&self, alts: &[Value], v: &Value, at: &At<'_>, out: &mut Vec<Violation>) -> bool {
         let mut tried: Vec<Vec<Violation>> = Vec::with_capacity(alts.len());
         for alt in alts {
-            let found = self.check(alt, v, path);
+            let mut found = Vec::new();
+            self.check_into(alt, v, at, &mut found);
             if found.is_empty() {
                 return true;
             }
             tried.push(found);
         }
+        let path = at.path();
         let wrong_type_at_root =
-            |vs: &Vec<Violation>| vs.len() == 1 && vs[0].kind == Kind::WrongType && vs[0].path == *path;
+            |vs: &Vec<Violation>| vs.len() == 1 && vs[0].kind == Kind::WrongType && vs[0].path == path;
         if tried.iter().all(wrong_type_at_root) {
             let mut types: Vec<String> = Vec::new();
             for alt in alts {
@@ -269,7 +287,7 @@ impl<'a> Checker<'a> {
                 }
             }
             let message = format!("{path} should be {}", types.join(" or "));
-            out.push(Violation { path: path.clone(), kind: Kind::WrongType, message });
+            out.push(Violation { path, kind: Kind::WrongType, message });
         } else if let Some(best) = tried
             .into_iter()
             .filter(|vs| !wrong_type_at_root(vs))
@@ -281,87 +299,89 @@ impl<'a> Checker<'a> {
         false
     }
 
-    fn check_object(&self, s: &Value, m: &Map<String, Value>, path: &Path, out: &mut Vec<Violation>) {
+    fn check_object(&self, s: &Value, m: &Map<String, Value>, at: &At<'_>, out: &mut Vec<Violation>) {
         for key in s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
             if !m.contains_key(key) {
-                let at = path.with(Seg::Key(key.to_owned()));
-                out.push(Violation { message: format!("{at} is missing"), path: at, kind: Kind::Missing });
+                push(out, &At::Key(at, key), Kind::Missing, |p| format!("{p} is missing"));
             }
         }
         let props = s.get("properties").and_then(Value::as_object);
         let extra = s.get("additionalProperties");
         for (k, val) in m {
-            let at = path.with(Seg::Key(k.clone()));
+            let here = At::Key(at, k);
             if let Some(p) = props.and_then(|p| p.get(k)) {
-                self.check_into(p, val, &at, out);
+                self.check_into(p, val, &here, out);
                 continue;
             }
             match extra {
                 Some(Value::Bool(true)) => {}
-                Some(schema @ Value::Object(_)) => self.check_into(schema, val, &at, out),
+                Some(schema @ Value::Object(_)) => self.check_into(schema, val, &here, out),
                 // Closed: no additionalProperties (or false) where properties are listed.
                 Some(Value::Bool(false)) | None if props.is_some() || extra.is_some() => {
-                    out.push(Violation {
-                        message: format!("{at} is not a valid parameter"),
-                        path: at,
-                        kind: Kind::Unknown,
-                    });
+                    push(out, &here, Kind::Unknown, |p| format!("{p} is not a valid parameter"));
                 }
                 _ => {}
             }
         }
-        let count = m.len() as u64;
-        if let Some(min) = s.get("minProperties").and_then(Value::as_u64).filter(|min| count < *min) {
-            let message = format!("{path} should have at least {min} properties");
-            out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
-        }
-        if let Some(max) = s.get("maxProperties").and_then(Value::as_u64).filter(|max| count > *max) {
-            let message = format!("{path} should have at most {max} properties");
-            out.push(Violation { path: path.clone(), kind: Kind::TooMany, message });
-        }
+        check_count(s, m.len(), ("minProperties", "maxProperties", "properties"), at, out);
     }
 
-    fn check_array(&self, s: &Value, items: &[Value], path: &Path, out: &mut Vec<Violation>) {
-        let count = items.len() as u64;
-        if let Some(min) = s.get("minItems").and_then(Value::as_u64).filter(|min| count < *min) {
-            let message = format!("{path} should have at least {min} items");
-            out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
-        }
-        if let Some(max) = s.get("maxItems").and_then(Value::as_u64).filter(|max| count > *max) {
-            let message = format!("{path} should have at most {max} items, not {count}");
-            out.push(Violation { path: path.clone(), kind: Kind::TooMany, message });
+    fn check_array(&self, s: &Value, items: &[Value], at: &At<'_>, out: &mut Vec<Violation>) {
+        if check_count(s, items.len(), ("minItems", "maxItems", "items"), at, out) {
             // Brevo refuses the batch as a whole; no need to read every item.
             return;
         }
         if let Some(item) = s.get("items") {
             for (i, v) in items.iter().enumerate() {
-                self.check_into(item, v, &path.with(Seg::Index(i)), out);
+                self.check_into(item, v, &At::Index(at, i), out);
             }
         }
     }
 }
 
-fn check_length(s: &Value, text: &str, path: &Path, out: &mut Vec<Violation>) {
+/// Adds the problem at `at`, its message made from the path.
+fn push(out: &mut Vec<Violation>, at: &At<'_>, kind: Kind, message: impl FnOnce(&Path) -> String) {
+    let path = at.path();
+    out.push(Violation { message: message(&path), path, kind });
+}
+
+/// The `min…`/`max…` bounds on how many `noun`s an object or array has;
+/// true when there are too many.
+fn check_count(
+    s: &Value,
+    n: usize,
+    (min_key, max_key, noun): (&str, &str, &str),
+    at: &At<'_>,
+    out: &mut Vec<Violation>,
+) -> bool {
+    let count = n as u64;
+    if let Some(min) = s.get(min_key).and_then(Value::as_u64).filter(|min| count < *min) {
+        push(out, at, Kind::Invalid, |p| format!("{p} should have at least {min} {noun}"));
+    }
+    let too_many = s.get(max_key).and_then(Value::as_u64).filter(|max| count > *max);
+    if let Some(max) = too_many {
+        push(out, at, Kind::TooMany, |p| format!("{p} should have at most {max} {noun}, not {count}"));
+    }
+    too_many.is_some()
+}
+
+fn check_length(s: &Value, text: &str, at: &At<'_>, out: &mut Vec<Violation>) {
     let len = text.chars().count() as u64;
     if let Some(max) = s.get("maxLength").and_then(Value::as_u64).filter(|max| len > *max) {
-        let message = format!("{path} should be at most {max} characters long");
-        out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
+        push(out, at, Kind::Invalid, |p| format!("{p} should be at most {max} characters long"));
     }
     if let Some(min) = s.get("minLength").and_then(Value::as_u64).filter(|min| len < *min) {
-        let message = format!("{path} should be at least {min} characters long");
-        out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
+        push(out, at, Kind::Invalid, |p| format!("{p} should be at least {min} characters long"));
     }
 }
 
-fn check_number(s: &Value, v: &Value, path: &Path, out: &mut Vec<Violation>) {
+fn check_number(s: &Value, v: &Value, at: &At<'_>, out: &mut Vec<Violation>) {
     if s.get("format").and_then(Value::as_str) == Some("int64") && (v.is_u64() && !v.is_i64()) {
-        let message = format!("{path} should be a 64-bit integer");
-        out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
+        push(out, at, Kind::Invalid, |p| format!("{p} should be a 64-bit integer"));
     }
     let n = v.as_f64().unwrap_or_default();
     let bound = |k: &str| s.get(k).and_then(Value::as_f64);
     if bound("minimum").is_some_and(|min| n < min) || bound("maximum").is_some_and(|max| n > max) {
-        let message = format!("{path} is out of range");
-        out.push(Violation { path: path.clone(), kind: Kind::Invalid, message });
+        push(out, at, Kind::Invalid, |p| format!("{p} is out of range"));
     }
 }
