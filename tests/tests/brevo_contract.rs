@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use sandbox::brevo::spec::spec;
-use sandbox::brevo::CAPTURE_DIR_ENV;
+use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, CAPTURE_DIR_ENV};
+use secrecy::SecretString;
 use serde_json::Value;
+use shared::adapters::brevo::{BrevoClient, BrevoConfig};
 
 /// The operations the client uses, each exercised by the e2e suite.
 const CLIENT_OPERATIONS: [&str; 11] = [
@@ -158,4 +160,20 @@ fn the_contract_check_names_each_violation_and_each_operation_never_sent() {
     assert!(failures.iter().any(|f| f.starts_with("unreadable capture line")), "{failures:?}");
     assert_eq!(failures.len(), expected.len() + 1, "{failures:#?}");
     assert_eq!(report.per_operation["createContact"], 3);
+}
+
+#[tokio::test]
+async fn the_sandbox_records_what_the_connectors_client_sends() {
+    let dir = std::env::temp_dir().join(format!("brevo-contract-client-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = BrevoSandboxOptions { capture_dir: Some(dir.clone()), ..Default::default() };
+    let sb = BrevoSandbox::start(opts).await.unwrap();
+    let client = BrevoClient::new(BrevoConfig::new(sb.base_url(), SecretString::from(sb.api_key()))).unwrap();
+    client.account().await.unwrap();
+    client.add_to_list(20, &["nobody@example.com".to_owned()]).await.unwrap();
+    let report = check_capture(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(report.requests, 2, "the client's User-Agent is the one the sandbox records");
+    assert_eq!(report.per_operation.keys().map(String::as_str).collect::<Vec<_>>(), ["addContactToList", "getAccount"]);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
