@@ -6,6 +6,7 @@
 mod common;
 
 mod brevo_client;
+mod brevo_contract;
 mod consumer;
 mod dedup_dynamodb;
 mod deployed_shape;

@@ -1,31 +1,22 @@
-//! `POST /v3/contacts` in the Brevo sandbox: create (201 `{"id"}`) or, with
-//! `updateEnabled`, update (204) a contact, with Brevo's validation (unknown
-//! attribute, value not fitting its type, bad e-mail, SMS not E.164 or of
-//! another contact, unknown list), and [`SandboxContact`], how it is held.
+//! Contacts in the Brevo sandbox: `POST /v3/contacts` creates (201
+//! `{"id"}`) or, with `updateEnabled`, updates (204) a contact; `PUT
+//! /v3/contacts/{identifier}` (`?identifierType=`) updates one (204; 404
+//! unknown), `attributes.EMAIL` renaming it, `unlinkListIds` leaving lists.
+//! The body's shape is checked against Brevo's definition before (see
+//! `http`); here are Brevo's rules on values: an attribute that does not
+//! exist refuses the request, a value that does not fit its attribute's
+//! type is silently ignored, a bad e-mail, an SMS not in E.164 or of another
+//! contact, an unknown list refuse it. [`SandboxContact`] is how a contact
+//! is held.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
 use super::http::{answer, error, Answer};
+use super::spec;
 use super::state::State;
 use super::validation::{fits, ids, valid_e164, valid_email};
-
-/// The properties of `components/schemas/createContact` in Brevo's API
-/// definition (`openapi-v3.yml`), plus `forceMerge` and `getId` that later
-/// SDKs send (`shared/brevo/NOTES.md`).
-pub const CREATE_CONTACT_FIELDS: [&str; 10] = [
-    "email",
-    "ext_id",
-    "attributes",
-    "emailBlacklisted",
-    "smsBlacklisted",
-    "listIds",
-    "updateEnabled",
-    "smtpBlacklistSender",
-    "forceMerge",
-    "getId",
-];
 
 /// A contact as the sandbox holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,59 +42,16 @@ impl State {
     }
 
     pub(super) fn upsert_contact(&mut self, b: &Value) -> Result<Answer, Answer> {
-        // Brevo refuses a field its `createContact` schema does not have
-        // (e.g. `unlinkListIds`, which only `PUT /v3/contacts/{id}` takes).
-        if let Some(unknown) =
-            b.as_object().and_then(|o| o.keys().find(|k| !CREATE_CONTACT_FIELDS.contains(&k.as_str())))
-        {
-            return Err(error(400, "invalid_parameter", &format!("{unknown} is not a valid parameter")));
-        }
-        let email = match b.get("email") {
-            Some(Value::String(s)) => s.trim().to_lowercase(),
-            None | Some(Value::Null) => return Err(error(400, "missing_parameter", "email is missing")),
-            Some(_) => return Err(error(400, "invalid_parameter", "email should be a string")),
+        let email = match b.get("email").and_then(Value::as_str) {
+            Some(s) => s.trim().to_lowercase(),
+            // Brevo also takes ext_id or attributes.SMS alone; the sandbox
+            // keeps contacts by e-mail.
+            None => return Err(error(400, "missing_parameter", "email is missing")),
         };
         if !valid_email(&email) {
             return Err(error(400, "invalid_parameter", "Invalid email address"));
         }
-        let mut attrs: BTreeMap<String, Value> = BTreeMap::new();
-        match b.get("attributes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(m)) => {
-                for (k, v) in m {
-                    let name = k.to_uppercase();
-                    let Some(t) = self.attributes.get(&name) else {
-                        return Err(error(400, "invalid_parameter", &format!("Attribute {name} does not exist")));
-                    };
-                    if v.is_null() {
-                        attrs.insert(name, Value::Null);
-                        continue;
-                    }
-                    if name == "SMS" {
-                        if !v.as_str().is_some_and(valid_e164) {
-                            return Err(error(400, "invalid_parameter", "Invalid phone number"));
-                        }
-                        let taken =
-                            self.contacts.values().any(|c| c.email != email && c.attributes.get("SMS") == Some(v));
-                        if taken {
-                            return Err(error(
-                                400,
-                                "duplicate_parameter",
-                                "Unable to update contact, SMS is already associated with another Contact",
-                            ));
-                        }
-                    } else if !fits(t, v) {
-                        return Err(error(
-                            400,
-                            "invalid_parameter",
-                            &format!("Invalid value for attribute {name} of type {t}"),
-                        ));
-                    }
-                    attrs.insert(name, v.clone());
-                }
-            }
-            Some(_) => return Err(error(400, "invalid_parameter", "attributes should be an object")),
-        }
+        let attrs = self.accepted_attributes(&email, b.get("attributes"))?;
         let list_ids = ids(b.get("listIds"))?;
         self.check_lists(&list_ids)?;
         let update_enabled = b.get("updateEnabled").and_then(Value::as_bool).unwrap_or(false);
@@ -113,13 +61,7 @@ impl State {
         }
         let id = self.next_contact_id;
         let contact = self.contact_entry(&email, id);
-        for (k, v) in attrs {
-            if v.is_null() {
-                contact.attributes.remove(&k);
-            } else {
-                contact.attributes.insert(k, v);
-            }
-        }
+        contact.attributes.extend(attrs);
         contact.list_ids.extend(list_ids);
         if created {
             self.next_contact_id += 1;
@@ -127,5 +69,98 @@ impl State {
         } else {
             Ok(answer(204, None))
         }
+    }
+
+    /// `PUT /v3/contacts/{identifier}`: the contact found by
+    /// `identifierType` (default: an id when all digits, else the e-mail),
+    /// updated; `attributes.EMAIL` renames it.
+    pub(super) fn update_contact(
+        &mut self,
+        identifier: &str,
+        query: Option<&str>,
+        b: &Value,
+    ) -> Result<Answer, Answer> {
+        let not_found = || error(404, "document_not_found", "Contact does not exist");
+        let key = self.find_contact(identifier, query).ok_or_else(not_found)?;
+        let mut attributes = b.get("attributes").cloned().unwrap_or(Value::Null);
+        let new_email = match attributes.as_object_mut().and_then(|m| m.remove("EMAIL")) {
+            Some(Value::String(e)) => Some(e.trim().to_lowercase()),
+            Some(_) => return Err(error(400, "invalid_parameter", "Invalid email address")),
+            None => None,
+        };
+        if let Some(e) = &new_email {
+            if !valid_email(e) {
+                return Err(error(400, "invalid_parameter", "Invalid email address"));
+            }
+            if *e != key && self.contacts.contains_key(e) {
+                return Err(error(400, "duplicate_parameter", "Email is already associated with another Contact"));
+            }
+        }
+        let attrs = self.accepted_attributes(&key, Some(&attributes))?;
+        let (add, remove) = (ids(b.get("listIds"))?, ids(b.get("unlinkListIds"))?);
+        self.check_lists(&add)?;
+        self.check_lists(&remove)?;
+        let mut contact = self.contacts.remove(&key).ok_or_else(not_found)?;
+        contact.attributes.extend(attrs);
+        contact.list_ids.extend(add);
+        contact.list_ids.retain(|l| !remove.contains(l));
+        if let Some(e) = new_email {
+            contact.email = e;
+        }
+        self.contacts.insert(contact.email.clone(), contact);
+        Ok(answer(204, None))
+    }
+
+    /// The key of the contact `identifier` names.
+    fn find_contact(&self, identifier: &str, query: Option<&str>) -> Option<String> {
+        let ident = spec::decode(identifier, false).trim().to_lowercase();
+        let pairs = spec::query_pairs(query);
+        let kind = pairs.iter().find(|(k, _)| k == "identifierType").map(|(_, v)| v.as_str());
+        let by_attribute = |name: &str| {
+            self.contacts.values().find(|c| c.attributes.get(name).and_then(Value::as_str) == Some(ident.as_str()))
+        };
+        let found = match kind {
+            Some("contact_id") => self.contacts.values().find(|c| c.id.to_string() == ident),
+            Some("phone_id") => by_attribute("SMS"),
+            Some("ext_id") => by_attribute("EXT_ID"),
+            Some("whatsapp_id") => by_attribute("WHATSAPP"),
+            Some("landline_number_id") => by_attribute("LANDLINE_NUMBER"),
+            Some(_) => self.contacts.get(&ident),
+            None if !ident.is_empty() && ident.bytes().all(|c| c.is_ascii_digit()) => {
+                self.contacts.values().find(|c| c.id.to_string() == ident)
+            }
+            None => self.contacts.get(&ident),
+        };
+        found.map(|c| c.email.clone())
+    }
+
+    /// The attributes of a create or update that are applied: an attribute
+    /// that does not exist refuses the request; a value that does not fit
+    /// its attribute's type is left out (Brevo ignores it); the SMS must be
+    /// E.164 and not another contact's.
+    fn accepted_attributes(&self, email: &str, attributes: Option<&Value>) -> Result<BTreeMap<String, Value>, Answer> {
+        let mut out = BTreeMap::new();
+        for (k, v) in attributes.and_then(Value::as_object).into_iter().flatten() {
+            let name = k.to_uppercase();
+            let Some(t) = self.attributes.get(&name) else {
+                return Err(error(400, "invalid_parameter", &format!("Attribute {name} does not exist")));
+            };
+            if name == "SMS" {
+                if !v.as_str().is_some_and(valid_e164) {
+                    return Err(error(400, "invalid_parameter", "Invalid phone number"));
+                }
+                if self.contacts.values().any(|c| c.email != email && c.attributes.get("SMS") == Some(v)) {
+                    return Err(error(
+                        400,
+                        "duplicate_parameter",
+                        "Unable to update contact, SMS is already associated with another Contact",
+                    ));
+                }
+            } else if !fits(t, v) {
+                continue;
+            }
+            out.insert(name, v.clone());
+        }
+        Ok(out)
     }
 }

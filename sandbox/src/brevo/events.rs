@@ -1,7 +1,11 @@
 //! Custom events in the Brevo sandbox: `POST /v3/events` (204; 400 bad
 //! `event_name` or identifiers) and `POST /v3/events/batch` (204 all
 //! recorded, 207 partial with `{"errors":[{"index","message"}]}`, 400 none
-//! valid, empty or > 200), and [`RecordedEvent`], how each is kept.
+//! valid), and [`RecordedEvent`], how each is kept. The shapes (an empty
+//! batch or one of more than 200, unknown fields, wrong types) are checked
+//! against Brevo's definition before (see `http`); here are the value rules.
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
@@ -33,25 +37,16 @@ impl State {
         Ok(answer(204, None))
     }
 
+    /// Brevo's value rules for one event whose shape fits the definition.
     fn validate_event(&self, e: &Value) -> Result<(), String> {
-        let name = e.get("event_name").and_then(Value::as_str).ok_or("event_name is missing")?;
+        let name = e.get("event_name").and_then(Value::as_str).unwrap_or_default();
         if !valid_event_name(name) {
             return Err("event_name must contain only alphanumeric characters, - and _ (max 255)".to_owned());
         }
-        let ids = e.get("identifiers").and_then(Value::as_object).ok_or("identifiers is missing")?;
-        if ids.is_empty() {
-            return Err("At least one identifier is required".to_owned());
-        }
-        if let Some(email) = ids.get("email_id") {
+        if let Some(email) = e.pointer("/identifiers/email_id") {
             if !email.as_str().is_some_and(valid_email) {
                 return Err("Invalid email_id".to_owned());
             }
-        }
-        if e.get("event_date").is_some_and(|d| !d.is_string()) {
-            return Err("event_date should be a string".to_owned());
-        }
-        if e.get("event_properties").is_some_and(|p| !p.is_object()) {
-            return Err("event_properties should be an object".to_owned());
         }
         Ok(())
     }
@@ -67,21 +62,25 @@ impl State {
         });
     }
 
-    pub(super) fn events_batch(&mut self, b: Value) -> Result<Answer, Answer> {
-        let Some(events) = b.get("events").and_then(Value::as_array) else {
-            return Err(error(400, "missing_parameter", "events is missing"));
+    /// `refused`: the events (by index) whose shape the definition refused,
+    /// with the reason.
+    pub(super) fn events_batch(&mut self, b: Value, refused: &BTreeMap<usize, String>) -> Result<Answer, Answer> {
+        let events = match b {
+            Value::Object(mut m) => match m.remove("events") {
+                Some(Value::Array(events)) => events,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
         };
-        if events.is_empty() {
-            return Err(error(400, "invalid_parameter", "events should not be empty"));
-        }
-        if events.len() > 200 {
-            return Err(error(400, "out_of_range", "A batch accepts at most 200 events"));
-        }
         let mut errors = Vec::new();
         let mut ok = Vec::new();
-        for (index, e) in events.iter().enumerate() {
-            match self.validate_event(e) {
-                Ok(()) => ok.push(e.clone()),
+        for (index, e) in events.into_iter().enumerate() {
+            let verdict = match refused.get(&index) {
+                Some(why) => Err(why.clone()),
+                None => self.validate_event(&e),
+            };
+            match verdict {
+                Ok(()) => ok.push(e),
                 Err(message) => errors.push(json!({ "index": index, "message": message })),
             }
         }

@@ -1,7 +1,9 @@
 //! Contact lists in the Brevo sandbox: `GET /v3/contacts/lists[/{id}]` and
-//! `POST /v3/contacts/lists/{id}/contacts/add|remove` (201 with
-//! success/failure, 400 when nothing changes or > 150 e-mails, 404 unknown
-//! list), and the list check the contact endpoints share.
+//! `POST /v3/contacts/lists/{id}/contacts/add|remove` by `emails`, `ids` or
+//! `extIds` (or `all` to remove), 201 with success/failure, 400 when nothing
+//! changes (every contact already in / not in the list, or unknown), 404
+//! unknown list; more than 150 is refused by the definition's check (see
+//! `http`). Also the list check the contact endpoints share.
 
 use serde_json::{json, Value};
 
@@ -43,27 +45,38 @@ impl State {
         if !self.lists.contains_key(&id) {
             return Err(error(404, "document_not_found", "List ID does not exist"));
         }
-        let Some(emails) = b.get("emails").and_then(Value::as_array) else {
-            return Err(error(400, "missing_parameter", "emails is missing"));
-        };
-        if emails.len() > 150 {
-            return Err(error(400, "out_of_range", "A maximum of 150 emails is allowed per call"));
+        if !add && b.get("all").and_then(Value::as_bool) == Some(true) {
+            let mut total = 0;
+            for c in self.contacts.values_mut() {
+                total += usize::from(c.list_ids.remove(&id));
+            }
+            return Ok(answer(201, Some(json!({ "contacts": { "total": total } }))));
         }
-        let (mut success, mut failure) = (Vec::new(), Vec::new());
-        for e in emails {
-            let Some(raw) = e.as_str() else {
-                return Err(error(400, "invalid_parameter", "emails should be strings"));
+        // Each member as sent, and the key of the contact it names.
+        let members: Vec<(Value, Option<String>)> = if let Some(emails) = b.get("emails").and_then(Value::as_array) {
+            emails.iter().map(|e| (e.clone(), e.as_str().map(|s| s.trim().to_lowercase()))).collect()
+        } else if let Some(ids) = b.get("ids").and_then(Value::as_array) {
+            let key = |id: &Value| self.contacts.values().find(|c| Some(c.id) == id.as_i64()).map(|c| c.email.clone());
+            ids.iter().map(|i| (i.clone(), key(i))).collect()
+        } else if let Some(ext) = b.get("extIds").and_then(Value::as_array) {
+            let key = |x: &Value| {
+                self.contacts.values().find(|c| c.attributes.get("EXT_ID") == Some(x)).map(|c| c.email.clone())
             };
-            let key = raw.trim().to_lowercase();
-            let changed = match self.contacts.get_mut(&key) {
+            ext.iter().map(|x| (x.clone(), key(x))).collect()
+        } else {
+            return Err(error(400, "missing_parameter", "emails, ids or extIds is missing"));
+        };
+        let (mut success, mut failure) = (Vec::new(), Vec::new());
+        for (sent, key) in members {
+            let changed = match key.and_then(|k| self.contacts.get_mut(&k)) {
                 Some(c) if add => c.list_ids.insert(id),
                 Some(c) => c.list_ids.remove(&id),
                 None => false,
             };
             if changed {
-                success.push(raw.to_owned());
+                success.push(sent);
             } else {
-                failure.push(raw.to_owned());
+                failure.push(sent);
             }
         }
         if success.is_empty() {

@@ -1,13 +1,22 @@
 //! A stateful Brevo-like server for the tests, the benchmarks and
 //! `stripe-brevo demo`. It answers the v3 endpoints the connector uses the
 //! way Brevo does (status codes, `{"code","message"}` error bodies,
-//! validation rules) and keeps what it was sent so tests can look:
+//! validation rules) and keeps what it was sent so tests can look.
+//!
+//! Every request is first checked against its operation in **Brevo's own
+//! API definition** ([`spec`]: the vendored `openapi-v3.yml` plus the later
+//! changes of `NOTES.md`): a field the operation does not have is refused
+//! with 400 `invalid_parameter` (`unlinkListIds is not a valid parameter`),
+//! a value of the wrong JSON type too (`listIds[0] should be an integer`), a
+//! missing required field with 400 `missing_parameter`, too many items with
+//! 400 `out_of_range`. Then Brevo's rules on values:
 //!
 //! | endpoint | answer |
 //! |---|---|
-//! | `POST /v3/contacts` | 201 `{"id"}` new, 204 updated; 400 unknown attribute, bad e-mail, SMS not E.164, SMS of another contact |
-//! | `POST /v3/contacts/import` | 202 `{"processId"}`, applied at once; unknown attributes and bad values silently ignored |
-//! | `POST /v3/contacts/lists/{id}/contacts/add`, `/remove` | 201 `{"contacts":{"success","failure"}}`; 400 when nothing changes or > 150 e-mails; 404 unknown list |
+//! | `POST /v3/contacts` | 201 `{"id"}` new, 204 updated; 400 unknown attribute, bad e-mail, SMS not E.164, SMS of another contact, existing contact without `updateEnabled`; values of the wrong type for their attribute ignored |
+//! | `PUT /v3/contacts/{identifier}` (`identifierType`) | 204; 404 unknown contact; `attributes.EMAIL` renames, `unlinkListIds` leaves lists; same attribute rules |
+//! | `POST /v3/contacts/import` | 202 `{"processId"}`, applied at once; unknown attributes and bad values silently ignored; 400 over 10 MB |
+//! | `POST /v3/contacts/lists/{id}/contacts/add`, `/remove` | 201 `{"contacts":{"success","failure"}}` by `emails`, `ids` or `extIds`; 400 when nothing changes or > 150; 404 unknown list |
 //! | `GET /v3/contacts/lists/{id}`, `GET /v3/contacts/lists` | 200 / 404 |
 //! | `GET /v3/contacts/attributes`, `POST /v3/contacts/attributes/normal/{name}` | 200 / 201; 400 "Attribute name must be unique" |
 //! | `POST /v3/events` | 204; 400 bad `event_name` (`[A-Za-z0-9_-]`) or identifiers |
@@ -26,19 +35,25 @@
 //! none by default), which is the sandbox's pace, not a fault; and Brevo's
 //! rate limits can be enforced per family ([`BrevoSandboxOptions::rate_limits`],
 //! [`BrevoSandbox::set_rate_limit`]; none by default).
-//! Binds 127.0.0.1 on a free port only; stops on drop or
-//! [`BrevoSandbox::shutdown`].
+//! When [`CAPTURE_DIR_ENV`] is set, the requests of the connector's client
+//! are recorded for the contract test (`capture`). Binds 127.0.0.1 on a
+//! free port only; stops on drop or [`BrevoSandbox::shutdown`].
 //!
 //! Layout: this file holds the handle ([`BrevoSandbox`]: start, stop,
 //! restart, set-up and what tests can read) and its options; `state` the
 //! shared state; `http` the handler, the router and the answer helpers;
-//! `faults` the endpoint families and fault injection; `validation` the
-//! value rules shared by several endpoints; one file per endpoint family:
+//! `spec` Brevo's definition and the check of a request against it;
+//! `capture` the record of the client's requests; `faults` the endpoint
+//! families and fault injection; `validation` the value rules shared by
+//! several endpoints; one file per endpoint family:
 //! `contacts`, `import`, `lists`, `attributes`, `events`, `orders`, `account`.
 //! (Brevo's lists are not paginated here, so there is no pagination file.)
 
 mod account;
 mod attributes;
+mod capture;
+#[cfg(test)]
+mod conformance_tests;
 mod contacts;
 mod events;
 mod faults;
@@ -46,6 +61,7 @@ mod http;
 mod import;
 mod lists;
 mod orders;
+pub mod spec;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -53,6 +69,7 @@ mod validation;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,9 +81,11 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use capture::{CAPTURE_DIR_ENV, CLIENT_AGENT_PREFIX};
 pub use contacts::SandboxContact;
 pub use events::RecordedEvent;
 pub use faults::{Family, Fault};
+pub use http::SERVED_OPERATIONS;
 pub use import::ImportRecord;
 
 use crate::latency::{Jittered, Latency};
@@ -96,6 +115,10 @@ pub struct BrevoSandboxOptions {
     /// Brevo's rate limits, enforced per family (requests per one-second
     /// window, then 429 with Brevo's headers); none by default.
     pub rate_limits: BTreeMap<Family, u32>,
+    /// Where to record the requests of the connector's client, for the
+    /// contract test (see [`CAPTURE_DIR_ENV`]); by default the directory
+    /// that variable names, none when it is unset.
+    pub capture_dir: Option<PathBuf>,
 }
 
 impl BrevoSandboxOptions {
@@ -118,7 +141,8 @@ impl Default for BrevoSandboxOptions {
     /// Key [`SANDBOX_API_KEY`]; lists 20 `all_customers`, 21 `subscribers`,
     /// 22 `churned` (the default config's ids); Brevo's default attributes
     /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10; no latency,
-    /// no rate limit enforced.
+    /// no rate limit enforced; requests recorded into `$BREVO_CAPTURE_DIR`
+    /// when it is set.
     fn default() -> Self {
         Self {
             api_key: SANDBOX_API_KEY.to_owned(),
@@ -136,6 +160,7 @@ impl Default for BrevoSandboxOptions {
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
             rate_limits: BTreeMap::new(),
+            capture_dir: capture::Capture::dir_from_env(),
         }
     }
 }
@@ -211,7 +236,11 @@ impl BrevoSandbox {
             latency: Jittered::new(Latency::new(opts.latency, opts.jitter), opts.seed),
             limits: opts.rate_limits.iter().map(|(f, n)| (*f, faults::Window::new(*n))).collect(),
         };
-        let shared = Arc::new(Shared { state: Mutex::new(state) });
+        let capture = opts.capture_dir.as_deref().map(capture::Capture::open).transpose()?;
+        // Brevo's definition is parsed once per process, here rather than
+        // in the first request (which would answer late).
+        tokio::task::spawn_blocking(spec::spec).await.map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared { state: Mutex::new(state), capture });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let mut me = Self { addr, shared, stop: None, task: None };
@@ -344,6 +373,11 @@ impl BrevoSandbox {
 
     pub fn imports(&self) -> Vec<ImportRecord> {
         self.shared.lock().imports.clone()
+    }
+
+    /// The file this sandbox records the client's requests into, if any.
+    pub fn capture_file(&self) -> Option<PathBuf> {
+        self.shared.capture.as_ref().map(|c| c.path().to_path_buf())
     }
 
     pub fn request_log(&self) -> Vec<LoggedRequest> {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::latency::Jittered;
 
+use super::capture::Capture;
 use super::contacts::SandboxContact;
 use super::events::RecordedEvent;
 use super::faults::{Family, FaultPlan, Window};
@@ -57,6 +58,8 @@ impl State {
 
 pub(super) struct Shared {
     pub(super) state: Mutex<State>,
+    /// Where the client's requests are recorded, when asked (see `capture`).
+    pub(super) capture: Option<Capture>,
 }
 
 impl Shared {

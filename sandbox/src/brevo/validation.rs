@@ -1,6 +1,8 @@
 //! Value rules the Brevo sandbox applies in several endpoints: e-mail
 //! addresses, E.164 phone numbers, `YYYY-MM-DD` dates, whether a value fits
-//! an attribute type, and list-id arrays in request bodies.
+//! an attribute type, list-id arrays in request bodies, the size of an
+//! import. (The shapes of bodies are checked against Brevo's definition,
+//! `spec`, before any of these.)
 
 use serde_json::Value;
 
@@ -52,4 +54,16 @@ pub(super) fn ids(v: Option<&Value>) -> Result<Vec<i64>, Answer> {
             .collect(),
         Some(_) => Err(error(400, "invalid_parameter", "list ids must be an array")),
     }
+}
+
+/// The largest import body Brevo takes: "Maximum allowed json body size is
+/// 10MB" (`requestContactImport` in Brevo's definition).
+pub(super) const IMPORT_BODY_MAX: usize = 10 * 1024 * 1024;
+
+/// 400 when an import body is bigger than [`IMPORT_BODY_MAX`].
+pub(super) fn import_size(bytes: usize) -> Result<(), Answer> {
+    if bytes > IMPORT_BODY_MAX {
+        return Err(error(400, "invalid_parameter", "jsonBody exceeds the maximum allowed size of 10MB"));
+    }
+    Ok(())
 }
