@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::http::{answer, error, Answer};
 use super::state::State;
+use super::times::now_ms;
 use super::validation::{fits, ids, valid_e164, valid_email};
 
 /// The properties of `components/schemas/createContact` in Brevo's API
@@ -36,17 +37,26 @@ pub struct SandboxContact {
     /// Upper-cased attribute names.
     pub attributes: BTreeMap<String, Value>,
     pub list_ids: BTreeSet<i64>,
+    /// When it was created and last changed (unix milliseconds; Brevo's
+    /// `createdAt`/`modifiedAt`).
+    pub created_at: i64,
+    pub modified_at: i64,
 }
 
 impl State {
     /// The contact held for `email` (already lower-cased), created without
     /// attributes or lists under `id` when there is none.
     pub(super) fn contact_entry(&mut self, email: &str, id: i64) -> &mut SandboxContact {
-        self.contacts.entry(email.to_owned()).or_insert_with(|| SandboxContact {
-            id,
-            email: email.to_owned(),
-            attributes: BTreeMap::new(),
-            list_ids: BTreeSet::new(),
+        self.contacts.entry(email.to_owned()).or_insert_with(|| {
+            let now = now_ms();
+            SandboxContact {
+                id,
+                email: email.to_owned(),
+                attributes: BTreeMap::new(),
+                list_ids: BTreeSet::new(),
+                created_at: now,
+                modified_at: now,
+            }
         })
     }
 
@@ -121,6 +131,7 @@ impl State {
             }
         }
         contact.list_ids.extend(list_ids);
+        contact.modified_at = now_ms();
         if created {
             self.next_contact_id += 1;
             Ok(answer(201, Some(json!({ "id": id }))))

@@ -64,7 +64,7 @@ pub(super) async fn handle(
         None => {
             let key_ok = headers.get("api-key").and_then(|v| v.to_str().ok()).is_some_and(|k| k == st.api_key);
             if key_ok {
-                st.route(&method, &path, &body)
+                st.route(&method, &path, uri.query(), &body)
             } else {
                 error(401, "unauthorized", "Key not found")
             }
@@ -76,7 +76,7 @@ pub(super) async fn handle(
 }
 
 impl State {
-    fn route(&mut self, method: &Method, path: &str, body: &[u8]) -> Answer {
+    fn route(&mut self, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> Answer {
         let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let is_get = method == Method::GET;
         let is_post = method == Method::POST;
@@ -96,6 +96,8 @@ impl State {
             }
             ["v3", "contacts", "lists"] if is_get => Ok(self.all_lists()),
             ["v3", "contacts", "lists", id] if is_get => self.get_list(id),
+            ["v3", "contacts", "lists", id, "contacts"] if is_get => self.list_contacts(id, query),
+            ["v3", "processes", id] if is_get => self.process(id),
             ["v3", "contacts", "lists", id, "contacts", verb @ ("add" | "remove")] if is_post => {
                 parsed().and_then(|b| self.change_list(id, verb == &"add", &b))
             }
@@ -119,6 +121,7 @@ impl State {
                 | ["v3", "events"]
                 | ["v3", "events", "batch"]
                 | ["v3", "orders", "status"]
+                | ["v3", "processes", _]
         )
     }
 }
