@@ -148,7 +148,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
                 continue;
             }
             let batch: Vec<ContactUpdate> = members.iter().map(|(_, c)| (*c).clone()).collect();
-            let res = self.brevo.import_contacts(&batch, &lists).await;
+            let res = self.brevo.import_contacts(&batch, &lists).await.map(|_| ());
             out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), res.clone())));
         }
         out
