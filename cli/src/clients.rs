@@ -60,6 +60,7 @@ pub fn consumer(
         status: if dry_run { None } else { Some(Arc::clone(&backend.cursors)) },
         // Fan-out units go back on the same queue, as in the Lambda.
         requeue: if dry_run { None } else { Some(Arc::clone(&backend.queue)) },
+        ledger: None,
         settings,
         // A claim must not outlive the message's invisibility: after a crash
         // the redelivered message can then take the stale claim over.

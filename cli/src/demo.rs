@@ -52,6 +52,7 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
         dead_letters: None,
         status: None,
         requeue: None,
+        ledger: None,
         settings: Arc::new(settings),
         options: ConsumeOptions::default(),
     };

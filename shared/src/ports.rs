@@ -214,22 +214,26 @@ pub struct LedgerEntry {
 /// The protocol (see `pipeline::consume::ledger`): read the entries; skip a
 /// contact only when its fingerprint matches, is fresh and nothing is
 /// pending; otherwise [`begin`](Self::begin) (adds this push's token to the
-/// pending set) **before** pushing and [`finish`](Self::finish) after. A
-/// finish records the fingerprint only when this push's token is the only
-/// one pending — i.e. no other push of the contact overlapped it; otherwise
-/// the entry becomes unknown. So a recorded fingerprint is always the state
-/// of the last push Brevo received.
+/// pending set and counts one more push begun) **before** pushing and
+/// [`finish`](Self::finish) after. A finish records the fingerprint only
+/// when no other push of the contact overlapped this one at any moment —
+/// this token is the only one pending *and* the only push begun since the
+/// pending set was last empty; otherwise the entry becomes unknown. So a
+/// recorded fingerprint is always the state of the last push Brevo received.
 #[async_trait]
 pub trait ContactLedger: Send + Sync {
     /// The entries of these keys (absent keys are never written or expired).
     async fn entries(&self, keys: &[String]) -> Result<std::collections::HashMap<String, LedgerEntry>, StoreError>;
-    /// Marks a push of `key` under way (adds `token` to its pending set).
+    /// Marks a push of `key` under way: adds `token` to its pending set and
+    /// counts one more push begun.
     async fn begin(&self, key: &str, token: &str, expires_at: i64) -> Result<(), StoreError>;
-    /// Ends the push `token` of `key`: with `sent = Some(fingerprint)` (Brevo
-    /// took it) the fingerprint is recorded if `token` is the only pending
-    /// push, else the entry becomes unknown; with `None` (the push failed, or
-    /// its effect is not known) the entry becomes unknown. `token` leaves
-    /// the pending set either way.
+    /// Ends the push `token` of `key`. With `sent = Some(fingerprint)` (Brevo
+    /// took it) the fingerprint is recorded (with `now`) if `token` is the
+    /// only pending push and the only one begun since the pending set was
+    /// last empty; then nothing is pending and the count starts again.
+    /// Otherwise, or with `None` (the push failed, or its effect is not
+    /// known), the fingerprint becomes unknown and `token` leaves the
+    /// pending set (the count restarts once the set is empty).
     async fn finish(
         &self,
         key: &str,
@@ -302,11 +306,21 @@ pub struct RemoteError {
     pub kind: RemoteErrorKind,
     /// Safe to log: never a key, a body or a raw e-mail address.
     pub message: String,
+    /// The request may have reached the vendor and been applied: it was sent
+    /// and no answer came (a timeout, a connection lost after sending). A
+    /// call that must not be repeated (a Brevo event) is then not re-sent.
+    pub unconfirmed: bool,
 }
 
 impl RemoteError {
     pub fn new(vendor: Vendor, kind: RemoteErrorKind, message: impl Into<String>) -> Self {
-        Self { vendor, kind, message: message.into() }
+        Self { vendor, kind, message: message.into(), unconfirmed: false }
+    }
+
+    /// The same error, marked as possibly applied (see [`Self::unconfirmed`]).
+    pub fn unconfirmed(mut self) -> Self {
+        self.unconfirmed = true;
+        self
     }
 
     pub fn is_retryable(&self) -> bool {

@@ -36,7 +36,8 @@ const CUSTOMERS: usize = 200;
 const EVENTS: usize = 1_000;
 const RSS_CHILD_ARG: &str = "--rss-child";
 
-/// As deployed: the Brevo client itself (no cross-batch contact cache).
+/// As deployed: the Brevo client, and a contact ledger (in memory here; the
+/// dedup table when deployed) shared by the batches.
 type RealConsumer = Consumer<StripeReader, BrevoClient, MemoryIdempotency, SystemClock>;
 
 fn settings() -> Arc<Settings> {
@@ -63,6 +64,7 @@ fn consumer(stripe_base: &str, brevo_base: &str, settings: Arc<Settings>) -> Rea
         dead_letters: None,
         status: None,
         requeue: None,
+        ledger: Some(Arc::new(shared::adapters::memory::MemoryLedger::new())),
         settings,
         options: ConsumeOptions::default(),
     }

@@ -42,6 +42,7 @@ async fn build(p: Arc<Parts>) -> Result<App, ConfigError> {
         dead_letters: p.dead_letters.clone(),
         status: p.status.clone(),
         requeue: p.requeue.clone(),
+        ledger: None,
         settings: Arc::clone(&p.config.settings),
         // A crashed invocation's claims block redelivery only this long:
         // twice the function's 60 s timeout, well under the visibility timeout.

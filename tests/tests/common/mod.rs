@@ -81,6 +81,7 @@ pub async fn world() -> World {
         dead_letters: None,
         status: None,
         requeue: None,
+        ledger: None,
         settings: Arc::new(settings),
         options: ConsumeOptions::default(),
     };

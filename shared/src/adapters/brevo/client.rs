@@ -326,6 +326,18 @@ impl BrevoClient {
 
     /// One call with pacing, retries and error mapping.
     pub(super) async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Answer, BrevoError> {
+        self.call_as(method, path, body, Replay::Safe).await
+    }
+
+    /// [`Self::call`], saying whether the request may be sent again after it
+    /// went out and no answer came.
+    pub(super) async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        replay: Replay,
+    ) -> Result<Answer, BrevoError> {
         let inner = &*self.inner;
         let family = Family::of(path);
         let counters = &inner.counters[family.index()];
@@ -342,7 +354,8 @@ impl BrevoClient {
             Step::GaveUp { why: GiveUp::Permanent, .. } => {}
         };
         let bucket = &inner.buckets[family.index()];
-        retry::run(&inner.retry, bucket, |attempt| self.attempt(&method, &url, body, family, attempt), observe).await
+        retry::run(&inner.retry, bucket, |attempt| self.attempt(&method, &url, body, family, attempt, replay), observe)
+            .await
     }
 
     /// One request: the 2xx answer, or what the retry decision needs. A 429
@@ -354,6 +367,7 @@ impl BrevoClient {
         body: Option<&[u8]>,
         family: Family,
         attempt: u32,
+        replay: Replay,
     ) -> Result<Answer, Failed<BrevoError>> {
         let inner = &*self.inner;
         let counters = &inner.counters[family.index()];
@@ -368,7 +382,14 @@ impl BrevoClient {
         }
         let resp = match req.send().await {
             Ok(resp) => resp,
-            Err(e) => return Err(Failed::unanswered(self.transport_error(family, e))),
+            // Not connected: nothing was sent, whatever the call.
+            Err(e) if replay == Replay::Safe || e.is_connect() => {
+                return Err(Failed::unanswered(self.transport_error(family, e)))
+            }
+            Err(e) => {
+                let error = BrevoError::Unconfirmed(self.transport_error(family, e).to_string());
+                return Err(Failed::new(error, Failure::Unconfirmed, HeaderMap::new()));
+            }
         };
         let status = resp.status().as_u16();
         // Only an error answer's headers matter to the decision.
@@ -385,6 +406,9 @@ impl BrevoClient {
                 (BrevoError::Server(status), Failure::Status(status))
             }
             Ok(bytes) => (client_error(status, &bytes), Failure::Status(status)),
+            // A success whose body was lost: it was applied; say so rather
+            // than send it again.
+            Err(_) if status < 300 && replay == Replay::Once => return Ok(Answer { status, body: Vec::new() }),
             Err(e) => (self.transport_error(family, e), Failure::Transport(Some(status))),
         };
         Err(Failed::new(error, failure, headers))
@@ -413,7 +437,7 @@ impl BrevoClient {
             return Ok(None);
         }
         let url = format!("{}{}", inner.base_url, path);
-        match self.attempt(&method, &url, None, family, 1).await {
+        match self.attempt(&method, &url, None, family, 1, Replay::Safe).await {
             Ok(a) => Ok(Some(a)),
             Err(failed) => {
                 if let Some(pause) = retry::decide(&inner.retry, failed.failure, &failed.headers, 1).pause {
@@ -428,9 +452,29 @@ impl BrevoClient {
     }
 
     pub(super) async fn post_json(&self, path: &str, body: &Value) -> Result<Answer, BrevoError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| BrevoError::Decode(e.to_string()))?;
-        self.call(Method::POST, path, Some(bytes)).await
+        self.post_json_as(path, body, Replay::Safe).await
     }
+
+    /// `POST` of a request that must not be repeated once it went out (a
+    /// Brevo event: its automations would fire twice).
+    pub(super) async fn post_json_once(&self, path: &str, body: &Value) -> Result<Answer, BrevoError> {
+        self.post_json_as(path, body, Replay::Once).await
+    }
+
+    async fn post_json_as(&self, path: &str, body: &Value, replay: Replay) -> Result<Answer, BrevoError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| BrevoError::Decode(e.to_string()))?;
+        self.call_as(Method::POST, path, Some(bytes), replay).await
+    }
+}
+
+/// Whether a request may be sent again after it went out unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Replay {
+    /// Yes: sending it twice leaves Brevo the same (contacts, lists).
+    Safe,
+    /// No: it may have been applied, and a second one would be another
+    /// (events). Only failures before sending, and error answers, are retried.
+    Once,
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub enum BrevoError {
     Timeout(Duration),
     #[error("could not reach Brevo: {0}")]
     Transport(String),
+    /// A request that must not be repeated was sent and no answer came
+    /// (timeout, connection lost): Brevo may have applied it.
+    #[error("Brevo may have applied the request, no answer came: {0}")]
+    Unconfirmed(String),
     /// A 2xx whose body could not be read.
     #[error("unexpected answer from Brevo: {0}")]
     Decode(String),
@@ -56,7 +60,9 @@ impl BrevoError {
             // An answer we cannot read will not read better on a retry.
             Self::BadRequest { .. } | Self::Decode(_) => RemoteErrorKind::Rejected,
             Self::RateLimited { .. } => RemoteErrorKind::RateLimited,
-            Self::Server(_) | Self::Timeout(_) | Self::Transport(_) => RemoteErrorKind::Unavailable,
+            Self::Server(_) | Self::Timeout(_) | Self::Transport(_) | Self::Unconfirmed(_) => {
+                RemoteErrorKind::Unavailable
+            }
         }
     }
 
@@ -122,7 +128,13 @@ impl Refusal {
 impl From<BrevoError> for RemoteError {
     fn from(e: BrevoError) -> Self {
         // BrevoError texts hold no key and only redacted e-mails.
-        Self::new(Vendor::Brevo, e.kind(), e.to_string())
+        let unconfirmed = matches!(e, BrevoError::Unconfirmed(_));
+        let r = Self::new(Vendor::Brevo, e.kind(), e.to_string());
+        if unconfirmed {
+            r.unconfirmed()
+        } else {
+            r
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct FailedEvent {
     pub message: String,
     /// True when sending it again later may succeed.
     pub retryable: bool,
+    /// True when it was sent and no answer came: Brevo may have it.
+    pub unconfirmed: bool,
 }
 
 /// What `send_events` did.
@@ -47,7 +49,7 @@ impl BrevoClient {
         }
         if let [one] = events {
             let body = event_body(one).map_err(|e| BrevoError::Decode(e.to_string()))?;
-            self.post_json("/v3/events", &body).await?;
+            self.post_json_once("/v3/events", &body).await?;
             out.requests = 1;
             out.sent = 1;
             return Ok(out);
@@ -55,7 +57,7 @@ impl BrevoClient {
         for (n, chunk) in events.chunks(EVENTS_BATCH_MAX).enumerate() {
             let offset = n * EVENTS_BATCH_MAX;
             out.requests += 1;
-            match self.post_json("/v3/events/batch", &events_batch_body(chunk)).await {
+            match self.post_json_once("/v3/events/batch", &events_batch_body(chunk)).await {
                 Ok(answer) if answer.status == 207 => {
                     let failed = partial_failures(&answer.json().unwrap_or(Value::Null), chunk.len());
                     out.sent += chunk.len() - failed.len();
@@ -67,11 +69,14 @@ impl BrevoClient {
                 Ok(_) => out.sent += chunk.len(),
                 Err(e) if offset == 0 => return Err(e),
                 Err(e) => {
+                    // The failed chunk may have reached Brevo; the later ones were not sent.
                     let (message, retryable) = (e.to_string(), e.is_retryable());
+                    let sent_unanswered = matches!(e, BrevoError::Unconfirmed(_));
                     out.failed.extend((offset..events.len()).map(|index| FailedEvent {
                         index,
                         message: message.clone(),
                         retryable,
+                        unconfirmed: sent_unanswered && index < offset + chunk.len(),
                     }));
                     break;
                 }
@@ -117,7 +122,7 @@ fn partial_failures(v: &Value, chunk_len: usize) -> Vec<FailedEvent> {
             .unwrap_or_else(|| "rejected by Brevo".to_owned());
         for index in indices {
             if !out.iter().any(|f| f.index == index) {
-                out.push(FailedEvent { index, message: message.clone(), retryable: false });
+                out.push(FailedEvent { index, message: message.clone(), retryable: false, unconfirmed: false });
             }
         }
     }

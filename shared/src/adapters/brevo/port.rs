@@ -72,7 +72,8 @@ impl BrevoApi for BrevoClient {
         for f in out.failed {
             if let Some(slot) = per_event.get_mut(f.index) {
                 let kind = if f.retryable { RemoteErrorKind::Unavailable } else { RemoteErrorKind::Rejected };
-                *slot = Some(RemoteError::new(Vendor::Brevo, kind, f.message));
+                let e = RemoteError::new(Vendor::Brevo, kind, f.message);
+                *slot = Some(if f.unconfirmed { e.unconfirmed() } else { e });
             }
         }
         Ok(per_event)

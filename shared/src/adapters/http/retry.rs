@@ -112,6 +112,9 @@ pub enum Failure {
     /// No usable answer: connect, TLS, timeout, reset… before any status
     /// (`None`), or the body of an answer with this status was unreadable.
     Transport(Option<u16>),
+    /// A request that must not be repeated blindly was sent and no answer
+    /// came: it may have been applied. Never retried.
+    Unconfirmed,
 }
 
 /// How long to wait before the next attempt.
@@ -185,11 +188,12 @@ fn header_verdict(headers: &HeaderMap, name: &str) -> Option<bool> {
 pub fn decide(policy: &Policy, failure: Failure, headers: &HeaderMap, attempts_made: u32) -> Decision {
     let answered_non_2xx = match failure {
         Failure::Status(s) | Failure::Transport(Some(s)) => !(200..300).contains(&s),
-        Failure::Transport(None) => false,
+        Failure::Transport(None) | Failure::Unconfirmed => false,
     };
     let said = policy.verdict_header.filter(|_| answered_non_2xx).and_then(|h| header_verdict(headers, h));
     let (retry, named_wait, pause) = match failure {
         Failure::Transport(_) => (said.unwrap_or(true), None, None),
+        Failure::Unconfirmed => (false, None, None),
         Failure::Status(status) => {
             let retry = said.unwrap_or(status >= 500 || policy.retried_statuses.contains(&status));
             match policy.server_wait {

@@ -144,10 +144,19 @@ impl crate::ports::IdempotencyStore for MemoryIdempotency {
 /// The contact ledger in a map, with the semantics of the DynamoDB adapter.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
-    /// key → (fingerprint, sent_at, pending tokens).
-    entries: Mutex<std::collections::HashMap<String, (Option<String>, i64, std::collections::BTreeSet<String>)>>,
+    entries: Mutex<std::collections::HashMap<String, LedgerSlot>>,
     /// Fails every call while set (an outage of the store).
     down: AtomicBool,
+}
+
+/// One key: the recorded fingerprint and when, the pending tokens, and how
+/// many pushes began since the pending set was last empty.
+#[derive(Debug, Default)]
+struct LedgerSlot {
+    fingerprint: Option<String>,
+    sent_at: i64,
+    pending: std::collections::BTreeSet<String>,
+    begins: u64,
 }
 
 impl MemoryLedger {
@@ -179,11 +188,11 @@ impl crate::ports::ContactLedger for MemoryLedger {
         Ok(keys
             .iter()
             .filter_map(|k| {
-                map.get(k).map(|(fp, at, pending)| {
+                map.get(k).map(|slot| {
                     let e = crate::ports::LedgerEntry {
-                        fingerprint: fp.clone(),
-                        sent_at: *at,
-                        pending: !pending.is_empty(),
+                        fingerprint: slot.fingerprint.clone(),
+                        sent_at: slot.sent_at,
+                        pending: !slot.pending.is_empty(),
                     };
                     (k.clone(), e)
                 })
@@ -194,7 +203,9 @@ impl crate::ports::ContactLedger for MemoryLedger {
     async fn begin(&self, key: &str, token: &str, _expires_at: i64) -> Result<(), crate::ports::StoreError> {
         self.up()?;
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_owned()).or_default().2.insert(token.to_owned());
+        let slot = map.entry(key.to_owned()).or_default();
+        slot.pending.insert(token.to_owned());
+        slot.begins += 1;
         Ok(())
     }
 
@@ -208,13 +219,18 @@ impl crate::ports::ContactLedger for MemoryLedger {
     ) -> Result<(), crate::ports::StoreError> {
         self.up()?;
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let e = map.entry(key.to_owned()).or_default();
-        let alone = e.2.len() == 1 && e.2.contains(token);
+        let slot = map.entry(key.to_owned()).or_default();
+        let alone = slot.begins == 1 && slot.pending.len() == 1 && slot.pending.contains(token);
         match sent {
-            Some(fp) if alone => *e = (Some(fp.to_owned()), now, Default::default()),
+            Some(fp) if alone => {
+                *slot = LedgerSlot { fingerprint: Some(fp.to_owned()), sent_at: now, ..Default::default() }
+            }
             _ => {
-                e.0 = None;
-                e.2.remove(token);
+                slot.fingerprint = None;
+                slot.pending.remove(token);
+                if slot.pending.is_empty() {
+                    slot.begins = 0;
+                }
             }
         }
         Ok(())

@@ -15,7 +15,16 @@ use crate::domain::mapping::{self, ContactOutcome};
 use crate::domain::metrics::compute_metrics;
 use crate::ports::{BrevoApi, RemoteError};
 
-type Pushed = Vec<(String, Result<(), RemoteError>)>;
+/// How a contact was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Written {
+    /// By a real-time upsert: Brevo has it now.
+    Now,
+    /// By an asynchronous import: Brevo applies it later (or skips it).
+    Imported,
+}
+
+type Pushed = Vec<(String, Result<Written, RemoteError>)>;
 
 impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
     /// Metrics and contact of every reloaded customer (or why there is none).
@@ -78,10 +87,34 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             }
             return;
         }
+        let mut gate = self.gate(&contacts, batch.now).await;
+        for cid in &gate.unchanged {
+            batch.stats.contacts_synced += 1;
+            tracing::debug!(customer = %cid, "contact unchanged since it was last written: not sent again");
+        }
+        for (cid, e) in std::mem::take(&mut gate.failed) {
+            batch.stats.contacts_failed += 1;
+            tracing::warn!(customer = %cid, cause = %e, "contact not sent");
+            batch.customers.failed.insert(cid, e);
+        }
+        let to_send: BTreeMap<String, ContactUpdate> =
+            contacts.into_iter().filter(|(cid, _)| self.ledger.is_none() || gate.pending.contains_key(cid)).collect();
         let urgent = self.with_events_due(batch);
-        for (cid, res) in self.send_contacts(&contacts, &urgent).await {
+        let pushed = self.send_contacts(&to_send, &urgent).await;
+        let mut finished = Vec::new();
+        for (cid, res) in &pushed {
+            match (gate.pending.remove(cid), res) {
+                // An imported contact stays pending until its import has ended:
+                // whoever follows the import calls `ledger.finish(p.key, p.token,
+                // Some(p.fingerprint) if the row was applied else None, ..)`.
+                (Some(_), Ok(Written::Imported)) | (None, _) => {}
+                (Some(p), res) => finished.push((p, res.is_ok())),
+            }
+        }
+        self.settle_ledger(finished, batch.now).await;
+        for (cid, res) in pushed {
             match res {
-                Ok(()) => batch.stats.contacts_synced += 1,
+                Ok(_) => batch.stats.contacts_synced += 1,
                 Err(e) => {
                     batch.stats.contacts_failed += 1;
                     tracing::warn!(customer = %cid, retryable = e.is_retryable(), kind = e.kind.as_str(), cause = %e, "Brevo refused the contact");
@@ -148,7 +181,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
                 continue;
             }
             let batch: Vec<ContactUpdate> = members.iter().map(|(_, c)| (*c).clone()).collect();
-            let res = self.brevo.import_contacts(&batch, &lists).await.map(|_| ());
+            let res = self.brevo.import_contacts(&batch, &lists).await.map(|_| Written::Imported);
             out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), res.clone())));
         }
         out
@@ -156,7 +189,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
 
     async fn upsert_each<'a>(&self, contacts: impl Iterator<Item = (&'a String, &'a ContactUpdate)>) -> Pushed {
         stream::iter(contacts)
-            .map(|(cid, c)| async move { (cid.clone(), self.brevo.upsert_contact(c).await) })
+            .map(|(cid, c)| async move { (cid.clone(), self.brevo.upsert_contact(c).await.map(|()| Written::Now)) })
             .buffer_unordered(self.options.push_concurrency.max(1))
             .collect()
             .await

@@ -62,7 +62,17 @@ impl Item<'_> {
             event_id: m.event_id.clone().or_else(|| forward.map(|f| f.event_id.clone())).unwrap_or_default(),
             event_type: m.event_type.clone().or_else(|| forward.map(|f| f.event_type.clone())).unwrap_or_default(),
             livemode: None,
-            source: m.source.unwrap_or(Source::Webhook),
+            // Without the attribute, say what the body is: a snapshot comes
+            // from a backfill, an event (most likely) from the webhook.
+            source: m.source.unwrap_or_else(|| {
+                let snapshot =
+                    self.work.as_ref().and_then(|w| w.dedup_key.as_deref()).is_some_and(|k| k.starts_with("snapshot:"));
+                if snapshot {
+                    Source::Backfill
+                } else {
+                    Source::Webhook
+                }
+            }),
         }
     }
 

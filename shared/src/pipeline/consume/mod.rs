@@ -12,9 +12,10 @@
 //! 3. [`reload`]: find the customers behind charges and catalogue objects,
 //!    then reload every touched customer's *current* state from Stripe once
 //!    per batch (so late or out-of-order events converge on the newest state).
-//! 4. [`contacts`]: compute metrics and contacts, push them (upserts, or an
-//!    import for big batches) with list removals; take deleted customers out
-//!    of the managed lists.
+//! 4. [`contacts`]: compute metrics and contacts, push the ones the
+//!    [`ledger`] does not know as unchanged (upserts, or an import for big
+//!    batches) with list removals; take deleted customers out of the managed
+//!    lists.
 //! 5. [`forward`]: send the young, configured events, and eCommerce orders.
 //! 6. [`settle`]: complete or release each claim, dead-letter what is
 //!    permanently bad, log one line per message, add the `status` counters.
@@ -39,6 +40,7 @@ mod contacts;
 mod defer;
 mod forward;
 mod item;
+pub mod ledger;
 mod plan;
 mod reload;
 mod settle;
@@ -52,8 +54,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::ports::{
-    BrevoApi, Clock, CursorStore, DeadLetters, EventQueue, IdempotencyStore, RemoteError, RemoteErrorKind, Source,
-    StripeApi, Vendor,
+    BrevoApi, Clock, ContactLedger, CursorStore, DeadLetters, EventQueue, IdempotencyStore, RemoteError,
+    RemoteErrorKind, Source, StripeApi, Vendor,
 };
 use crate::settings::Settings;
 
@@ -289,6 +291,9 @@ pub struct Consumer<S, B, I, C> {
     /// The queue the batch came from, for units and copies put back on it.
     /// Without it, fan-out is processed in place and deferred work retried.
     pub requeue: Option<Arc<dyn EventQueue>>,
+    /// The contacts last written to Brevo, shared by every instance (see
+    /// [`ledger`]). Without it every reloaded contact is sent.
+    pub ledger: Option<Arc<dyn ContactLedger>>,
     pub settings: Arc<Settings>,
     pub options: ConsumeOptions,
 }

@@ -115,6 +115,7 @@ impl World {
             dead_letters: Some(dlq.clone() as Arc<dyn DeadLetters>),
             status: None,
             requeue: None,
+            ledger: None,
             settings: Arc::new(settings),
             options: ConsumeOptions::default(),
         };
@@ -621,4 +622,178 @@ async fn contacts_with_an_event_due_are_written_in_real_time_not_by_the_asynchro
     let rec = w.brevo.record();
     assert_eq!((rec.upserts, rec.imports), (2, 1));
     assert_eq!(rec.events.len(), 2);
+}
+
+/// A second consumer instance (another Lambda container) over the same
+/// Stripe, Brevo, dedup store and contact ledger as `w`'s.
+fn second_instance(w: &World) -> TestConsumer {
+    Consumer {
+        stripe: w.stripe.clone(),
+        brevo: w.brevo.clone(),
+        dedup: w.dedup.clone(),
+        clock: Arc::new(FixedClock::at(NOW)),
+        dead_letters: None,
+        status: None,
+        requeue: None,
+        ledger: w.consumer.ledger.clone(),
+        settings: Arc::clone(&w.consumer.settings),
+        options: ConsumeOptions::default(),
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_contact_is_not_resent_but_one_another_instance_wrote_since_always_is() {
+    // GIVEN two consumer instances sharing one contact ledger, and a subscriber
+    let mut w = World::new();
+    w.consumer.ledger = Some(Arc::new(crate::adapters::memory::MemoryLedger::new()) as Arc<dyn ContactLedger>);
+    let b = second_instance(&w);
+    w.given_a_subscriber("cus_ada", "ada@example.com", 2_000);
+    // WHEN instance A applies two events whose reloads give the same contact
+    assert_eq!(
+        outcomes(&w.consume(vec![charge_event("evt_1", "charge.succeeded", "cus_ada")]).await),
+        [&Outcome::Done]
+    );
+    assert_eq!(outcomes(&w.consume(vec![charge_event("evt_2", "charge.captured", "cus_ada")]).await), [&Outcome::Done]);
+    // THEN the second write is skipped, and counted as synced
+    assert_eq!(w.brevo.record().upserts, 1, "unchanged since A wrote it");
+    // WHEN Stripe changes (S2) and instance B writes it…
+    w.given_a_subscriber("cus_ada", "ada@example.com", 5_000);
+    assert_eq!(
+        outcomes(&b.consume(&batch(vec![charge_event("evt_3", "charge.succeeded", "cus_ada")])).await),
+        [&Outcome::Done]
+    );
+    assert_eq!(w.brevo.record().upserts, 2);
+    // …and Stripe's state returns to what A wrote first (S1), seen by A
+    w.given_a_subscriber("cus_ada", "ada@example.com", 2_000);
+    let r = w.consume(vec![charge_event("evt_4", "charge.refunded", "cus_ada")]).await;
+    // THEN A sends it again (a per-container cache would have skipped it,
+    // leaving Brevo at B's S2), and Brevo holds the current state
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    let rec = w.brevo.record();
+    assert_eq!(rec.upserts, 3, "B's write since makes A's state new again");
+    assert_eq!(rec.contacts["ada@example.com"]["TOTAL_SPENT"], crate::domain::brevo::AttributeValue::Number(20.0));
+}
+
+#[tokio::test]
+async fn without_the_ledger_a_contact_is_not_sent_and_its_message_comes_back() {
+    // GIVEN a ledger that is down
+    let mut w = World::new();
+    let ledger = Arc::new(crate::adapters::memory::MemoryLedger::new());
+    ledger.set_down(true);
+    w.consumer.ledger = Some(ledger.clone() as Arc<dyn ContactLedger>);
+    w.given_a_subscriber("cus_ada", "ada@example.com", 2_000);
+    // WHEN an event comes
+    let r = w.consume(vec![charge_event("evt_1", "charge.succeeded", "cus_ada")]).await;
+    // THEN nothing is written (the ledger could not be kept right), the
+    // message is retried, and once the ledger is back it is applied
+    assert!(r.outcomes[0].1.is_retry(), "{:?}", r.outcomes);
+    assert_eq!(w.brevo.record().upserts, 0);
+    ledger.set_down(false);
+    let again = w.consume(vec![charge_event("evt_1", "charge.succeeded", "cus_ada")]).await;
+    assert_eq!(outcomes(&again), [&Outcome::Done]);
+    assert_eq!(w.brevo.record().upserts, 1);
+}
+
+#[tokio::test]
+async fn a_failed_push_leaves_the_contact_unknown_so_the_next_one_is_sent() {
+    // GIVEN a ledger, a subscriber already written, and Brevo failing the next upsert
+    let mut w = World::new();
+    w.consumer.ledger = Some(Arc::new(crate::adapters::memory::MemoryLedger::new()) as Arc<dyn ContactLedger>);
+    w.given_a_subscriber("cus_ada", "ada@example.com", 2_000);
+    w.consume(vec![charge_event("evt_1", "charge.succeeded", "cus_ada")]).await;
+    w.given_a_subscriber("cus_ada", "ada@example.com", 3_000);
+    w.brevo.fail_next(BrevoOp::Upsert, 1, down(Vendor::Brevo));
+    // WHEN the changed contact's push fails, then Stripe returns to the first state
+    let failed = w.consume(vec![charge_event("evt_2", "charge.succeeded", "cus_ada")]).await;
+    assert!(failed.outcomes[0].1.is_retry());
+    w.given_a_subscriber("cus_ada", "ada@example.com", 2_000);
+    w.consume(vec![charge_event("evt_3", "charge.refunded", "cus_ada")]).await;
+    // THEN that state is sent again (Brevo may have applied the failed push)
+    assert_eq!(w.brevo.record().upserts, 2, "first write + the one after the failure");
+}
+
+fn succeeded_payment(id: &str, customer: &str) -> String {
+    let pi = fixture(
+        "payment_intent",
+        json!({"id": format!("pi_{id}"), "customer": customer, "amount_received": 1099, "status": "succeeded"}),
+    );
+    event(id, "payment_intent.succeeded", NOW - 60, false, pi)
+}
+
+#[tokio::test]
+async fn an_order_that_failed_is_retried_without_sending_its_event_again() {
+    // GIVEN orders on, and the orders endpoint failing once
+    let w = World::with(|s| s.brevo.ecommerce_orders = true);
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.brevo.fail_next(BrevoOp::Order, 1, down(Vendor::Brevo));
+    // WHEN the payment's message fails for its order, then comes back
+    let first = w.consume(vec![succeeded_payment("evt_pi", "cus_ada")]).await;
+    assert!(first.outcomes[0].1.is_retry());
+    let again = w.consume(vec![succeeded_payment("evt_pi", "cus_ada")]).await;
+    // THEN the retry sends the order, and the event went out once only
+    assert_eq!(outcomes(&again), [&Outcome::Done]);
+    let rec = w.brevo.record();
+    assert_eq!(event_ids(&rec), ["\"evt_pi\""], "the event once");
+    assert_eq!(rec.orders.len(), 1);
+    assert_eq!(first.stats.events_sent + again.stats.events_sent, 1);
+}
+
+#[tokio::test]
+async fn after_a_crash_past_sending_the_retaken_message_does_not_send_its_event_again() {
+    // GIVEN an attempt that wrote the event's part record, sent it and
+    // crashed before completing (its claim on the message has gone stale)
+    let w = World::new();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.dedup.claim("evt_pi", NOW - 1_000, NOW - 100, NOW + 86_400).await.unwrap();
+    w.dedup.claim("evt_pi#event", NOW - 1_000, NOW + 86_400, NOW + 86_400).await.unwrap();
+    // WHEN the message is redelivered
+    let r = w.consume(vec![succeeded_payment("evt_pi", "cus_ada")]).await;
+    // THEN the contact is brought up to date and no second event is sent
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    let rec = w.brevo.record();
+    assert!(rec.events.is_empty(), "{:?}", rec.events);
+    assert_eq!(rec.upserts, 1);
+}
+
+#[tokio::test]
+async fn an_event_sent_without_an_answer_is_never_sent_again_one_refused_is() {
+    // GIVEN Brevo's events call going out unanswered once (a timeout)
+    let w = World::new();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    w.given_a_subscriber("cus_bob", "bob@example.com", 1_000);
+    w.brevo.fail_next(BrevoOp::Events, 1, down(Vendor::Brevo).unconfirmed());
+    // WHEN the message is consumed, and redelivered anyway
+    let r = w.consume(vec![succeeded_payment("evt_a", "cus_ada")]).await;
+    let again = w.consume(vec![succeeded_payment("evt_a", "cus_ada")]).await;
+    // THEN it is done (Brevo may have the event: at most once), never re-sent
+    assert_eq!(outcomes(&r), [&Outcome::Done]);
+    assert_eq!(outcomes(&again), [&Outcome::Duplicate]);
+    assert!(w.brevo.record().events.is_empty());
+    // AND an answered failure frees the part: the retry sends it, once
+    w.brevo.fail_next(BrevoOp::Events, 1, down(Vendor::Brevo));
+    let refused = w.consume(vec![succeeded_payment("evt_b", "cus_bob")]).await;
+    assert!(refused.outcomes[0].1.is_retry());
+    let retried = w.consume(vec![succeeded_payment("evt_b", "cus_bob")]).await;
+    assert_eq!(outcomes(&retried), [&Outcome::Done]);
+    assert_eq!(event_ids(&w.brevo.record()), ["\"evt_b\""]);
+}
+
+#[tokio::test]
+async fn a_copy_says_where_its_message_came_from_even_without_the_attribute() {
+    // GIVEN a snapshot and an event delivered without a source attribute,
+    // each with its twin in progress elsewhere
+    let (w, queue) = world_with_queue();
+    w.given_a_subscriber("cus_ada", "ada@example.com", 1_000);
+    let snap = json!({"object": SNAPSHOT_OBJECT, "key": "backfill:customers:r2:p1", "customers": ["cus_ada"]});
+    w.dedup.claim("snapshot:backfill:customers:r2:p1", NOW, NOW + 900, NOW + 86_400).await.unwrap();
+    w.dedup.claim("evt_1", NOW, NOW + 900, NOW + 86_400).await.unwrap();
+    let mut messages = batch(vec![snap.to_string(), charge_event("evt_1", "charge.refunded", "cus_ada")]);
+    for m in &mut messages {
+        m.source = None;
+    }
+    // WHEN they are consumed
+    w.consumer.consume(&messages).await;
+    // THEN the snapshot's copy is a backfill's, the event's a webhook's
+    let sources: Vec<Source> = queue.messages().iter().map(|m| m.source).collect();
+    assert_eq!(sources, [Source::Backfill, Source::Webhook]);
 }

@@ -167,3 +167,48 @@ fn default_limits_are_80_percent_of_the_general_plan() {
     assert_eq!(Family::of("/v3/orders/status"), Family::Orders);
     assert_eq!(Family::of("/v3/account"), Family::Other);
 }
+
+#[tokio::test]
+async fn an_event_sent_unanswered_is_not_sent_again_but_one_never_sent_is_retried() {
+    use crate::domain::brevo::{BrevoEvent, EventIdentifiers};
+    let ev = |id: &str| BrevoEvent {
+        event_name: "stripe_charge_refunded".into(),
+        identifiers: EventIdentifiers { email_id: "a@example.com".into() },
+        event_date: "2026-12-01T00:00:00Z".into(),
+        event_properties: [("stripe_event_id".to_owned(), json!(id))].into_iter().collect(),
+    };
+    // A Brevo that takes the events but answers after the client's timeout.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_millis(1500)))
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server);
+    cfg.timeout = Duration::from_millis(100);
+    cfg.backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(1), 4);
+    let c = BrevoClient::new(cfg).unwrap();
+    for events in [vec![ev("evt_1")], vec![ev("evt_2"), ev("evt_3")]] {
+        let err = c.send_events(&events).await.unwrap_err();
+        assert!(matches!(err, BrevoError::Unconfirmed(_)), "{err:?}");
+        assert!(crate::ports::RemoteError::from(err).unconfirmed);
+    }
+    // One request per call: never a second copy of events Brevo may have.
+    assert_eq!(received(&server).await.len(), 2);
+    // A contact upsert (safe to repeat) is still retried after a timeout.
+    let c2 = {
+        let mut cfg = config(&server);
+        cfg.timeout = Duration::from_millis(100);
+        cfg.backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(1), 2);
+        BrevoClient::new(cfg).unwrap()
+    };
+    let contact = crate::domain::brevo::ContactUpdate { email: "a@example.com".into(), ..Default::default() };
+    assert!(c2.upsert_contact(&contact).await.is_err());
+    assert_eq!(received(&server).await.len(), 4, "two attempts of the upsert");
+    // Nobody listening: nothing was sent, so events are retried as usual.
+    let mut cfg = BrevoConfig::new("http://127.0.0.1:9", SecretString::from(KEY));
+    cfg.backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(1), 3);
+    let c3 = BrevoClient::new(cfg).unwrap();
+    let err = c3.send_events(&[ev("evt_4")]).await.unwrap_err();
+    assert!(!matches!(err, BrevoError::Unconfirmed(_)), "{err:?}");
+    assert_eq!(c3.stats().events.retries, 2);
+}
