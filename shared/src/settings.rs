@@ -245,13 +245,6 @@ impl Default for BrevoSettings {
     }
 }
 
-impl BrevoSettings {
-    /// `import_check_delay` in whole seconds (at most [`MAX_QUEUE_DELAY_SECS`]).
-    pub fn import_check_delay_secs(&self) -> u32 {
-        u32::try_from(self.import_check_delay.as_secs()).unwrap_or(u32::MAX).min(MAX_QUEUE_DELAY_SECS)
-    }
-}
-
 /// `connectors.brevo.rate_limits`, requests per second, kept under Brevo's
 /// General-plan limits (contacts 10, events 10, orders 5 rps:
 /// <https://developers.brevo.com/docs/api-limits>).
@@ -747,9 +740,9 @@ connectors:
         assert_eq!(s.brevo.rate_limits, RateLimits { contacts_rps: 8, events_rps: 5, orders_rps: 4 });
         assert!(s.brevo.ecommerce_orders);
         assert_eq!(s.brevo.import_threshold, DEFAULT_IMPORT_THRESHOLD);
-        assert_eq!(s.brevo.import_check_delay_secs(), 60);
+        assert_eq!(s.brevo.import_check_delay, Duration::from_secs(60));
         let two = Settings::from_yaml(&format!("{yaml}    import_check_delay: 2m\n"), &env(&[])).unwrap();
-        assert_eq!(two.brevo.import_check_delay_secs(), 120);
+        assert_eq!(two.brevo.import_check_delay, Duration::from_secs(120));
         let e = reason(Settings::from_yaml(&format!("{yaml}    import_check_delay: 16m\n"), &env(&[])).unwrap_err());
         assert!(e.starts_with("connectors.brevo.import_check_delay: "), "{e}");
         let e = reason(Settings::from_yaml(&format!("{yaml}    import_threshold: -1\n"), &env(&[])).unwrap_err());

@@ -36,6 +36,7 @@
 //! applied, resolved, looks).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -133,14 +134,20 @@ pub(super) struct Look {
     pub ended: bool,
 }
 
-/// The delay before look number `checks_made + 1`: `first` for the first,
+/// The wait before look number `checks_made + 1`: `first` for the first,
 /// then doubling from `first` (at least 1 s), at most 900 s.
-pub(super) fn check_delay(first: u32, checks_made: u32) -> u32 {
+pub(super) fn check_delay(first: Duration, checks_made: u32) -> Duration {
+    let max = Duration::from_secs(u64::from(MAX_QUEUE_DELAY_SECS));
     if checks_made == 0 {
-        return first.min(MAX_QUEUE_DELAY_SECS);
+        return first.min(max);
     }
-    let grown = u64::from(first.max(1)) << checks_made.min(20);
-    u32::try_from(grown).unwrap_or(u32::MAX).min(MAX_QUEUE_DELAY_SECS)
+    first.max(Duration::from_secs(1)).saturating_mul(1 << checks_made.min(20)).min(max)
+}
+
+/// A wait as SQS `DelaySeconds` (whole seconds, rounded up, at most 900).
+fn delay_secs(d: Duration) -> u32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX).min(MAX_QUEUE_DELAY_SECS)
 }
 
 /// An [`ImportCheck`] message as work: no customers until its import ends.
@@ -246,7 +253,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             }
             let mut in_place = rows.clone();
             if let Some(queue) = &self.requeue {
-                let delay = check_delay(self.settings.brevo.import_check_delay_secs(), 0);
+                let delay = delay_secs(check_delay(self.settings.brevo.import_check_delay, 0));
                 let marked: Vec<ImportRow> = rows
                     .iter()
                     .map(|(cid, c)| ImportRow {
@@ -298,14 +305,14 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         until: Option<Instant>,
     ) -> Pushed {
         let emails: BTreeSet<String> = rows.iter().map(|(_, c)| c.email.clone()).collect();
-        let first = self.settings.brevo.import_check_delay_secs();
+        let first = self.settings.brevo.import_check_delay;
         let max = self.options.import_checks.max(1);
         let mut checks = 0;
         let look = loop {
-            let mut wait = std::time::Duration::from_secs(u64::from(check_delay(first, checks)));
+            let mut wait = check_delay(first, checks);
             let mut last = checks + 1 >= max;
             if until.is_some_and(|u| Instant::now() + wait >= u) {
-                (wait, last) = (std::time::Duration::ZERO, true);
+                (wait, last) = (Duration::ZERO, true);
             }
             tokio::time::sleep(wait).await;
             checks += 1;
@@ -332,7 +339,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
     /// marks are finished and its rows not applied become the message's
     /// customers, reloaded and upserted in real time by the next steps.
     pub(super) async fn check_imports(&self, batch: &mut Batch<'_>) {
-        let first = self.settings.brevo.import_check_delay_secs();
+        let first = self.settings.brevo.import_check_delay;
         let max = self.options.import_checks.max(1);
         for item in &mut batch.items {
             let Some(check) = item.active().and_then(|w| w.import_check.clone()) else { continue };
@@ -351,7 +358,7 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             let checks = check.checks + 1;
             if !look.ended && checks < max {
                 let next = ImportCheck { checks, ..*check };
-                let delay = check_delay(first, checks);
+                let delay = delay_secs(check_delay(first, checks));
                 let outcome = match &self.requeue {
                     Some(q) => match q.send_delayed(&next.message(), delay).instrument(span.clone()).await {
                         Ok(()) => {
@@ -412,10 +419,13 @@ mod unit {
 
     #[test]
     fn checks_back_off_from_the_first_delay_up_to_sqs_longest() {
-        let delays: Vec<u32> = (0..6).map(|n| check_delay(60, n)).collect();
+        let s = Duration::from_secs;
+        let delays: Vec<u32> = (0..6).map(|n| delay_secs(check_delay(s(60), n))).collect();
         assert_eq!(delays, [60, 120, 240, 480, 900, 900]);
-        assert_eq!((check_delay(0, 0), check_delay(0, 1), check_delay(0, 3)), (0, 2, 8));
-        assert_eq!(check_delay(5_000, 0), 900);
+        assert_eq!((check_delay(s(0), 0), check_delay(s(0), 1), check_delay(s(0), 3)), (s(0), s(2), s(8)));
+        let quarter = Duration::from_millis(250);
+        assert_eq!((check_delay(quarter, 0), delay_secs(quarter)), (quarter, 1), "SQS delays are whole seconds");
+        assert_eq!(delay_secs(check_delay(s(5_000), 0)), 900);
     }
 
     #[test]
