@@ -64,7 +64,13 @@ pub fn consumer(
         ledger: if dry_run { None } else { Some(Arc::clone(&backend.ledger)) },
         settings,
         // A claim must not outlive the message's invisibility: after a crash
-        // the redelivered message can then take the stale claim over.
-        options: ConsumeOptions { in_progress_secs: visibility_secs.max(1), ..ConsumeOptions::default() },
+        // the redelivered message can then take the stale claim over. So a
+        // copy whose twin holds the claim is due back once that claim has
+        // expired (the local queue honours delays, as SQS does).
+        options: ConsumeOptions {
+            in_progress_secs: visibility_secs.max(1),
+            twin_delay_secs: u32::try_from(visibility_secs.max(1)).unwrap_or(60),
+            ..ConsumeOptions::default()
+        },
     }
 }

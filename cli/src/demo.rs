@@ -44,6 +44,9 @@ pub async fn run(customers: usize) -> anyhow::Result<()> {
     settings.stripe.lists.all_customers = Some(20);
     settings.stripe.lists.subscribers = Some(21);
     settings.stripe.lists.churned = Some(22);
+    // The demo has no queue: imports are followed in place, looked at soon
+    // (the local Brevo applies them after 100 ms) rather than after 60 s.
+    settings.brevo.import_check_delay = std::time::Duration::from_millis(250);
     let consumer = Consumer {
         stripe: StripeReader::new(client.clone()),
         brevo: BrevoClient::new(cfg)?,

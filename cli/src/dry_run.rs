@@ -3,10 +3,12 @@
 //! and an idempotency store that reads the real records but writes nothing,
 //! so a dry run shows exactly what a real run would send and changes no state:
 //! the bodies, Brevo's limits and the import split come from the client's own
-//! [`wire`](shared::adapters::brevo::wire) module.
+//! [`wire`](shared::adapters::brevo::wire) module. Reads are not printed: an
+//! import is taken as completed with every row applied (the dry run cannot
+//! know which rows Brevo would skip), so nothing is printed twice.
 //! (The printed bodies are what the user asked to see; nothing is logged.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -19,13 +21,15 @@ use shared::adapters::brevo::wire::{
 use shared::adapters::brevo::{BrevoClient, BrevoError};
 use shared::adapters::memory::MemoryIdempotency;
 use shared::adapters::sqlite::SqliteStore;
-use shared::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate};
+use shared::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate, ImportStarted, ProcessStatus};
 use shared::ports::{BrevoApi, Claim, IdempotencyStore, RemoteError, StoreError};
 
 /// Prints requests instead of sending them.
 #[derive(Debug, Default)]
 pub struct DryRunBrevo {
     lines: std::sync::Mutex<u64>,
+    /// E-mails of the contacts it printed imports of.
+    imported: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl DryRunBrevo {
@@ -54,14 +58,28 @@ impl BrevoApi for DryRunBrevo {
         self.print("POST", "/v3/contacts", contact_body(contact));
         Ok(())
     }
-    async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError> {
+    async fn import_contacts(
+        &self,
+        contacts: &[ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<Vec<ImportStarted>, RemoteError> {
         // Split as the client splits (at its default size limit).
         let bodies = import_bodies(contacts, list_ids, IMPORT_MAX_BYTES)
             .map_err(|e| RemoteError::from(BrevoError::Decode(e.to_string())))?;
+        let mut started = Vec::with_capacity(bodies.len());
         for body in bodies {
             self.print("POST", "/v3/contacts/import", serde_json::from_slice(&body.json).unwrap_or(Value::Null));
+            started.push(ImportStarted { process_id: None, contacts: body.contacts });
         }
-        Ok(())
+        self.imported.lock().unwrap_or_else(|p| p.into_inner()).extend(contacts.iter().map(|c| c.email.clone()));
+        Ok(started)
+    }
+    async fn import_status(&self, _process_id: i64) -> Result<Option<ProcessStatus>, RemoteError> {
+        Ok(Some(ProcessStatus::Completed))
+    }
+    async fn modified_since(&self, _list_id: i64, _since: i64) -> Result<BTreeSet<String>, RemoteError> {
+        // Every row of every import printed is taken as applied.
+        Ok(self.imported.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {
         for chunk in emails.chunks(LIST_CHUNK_MAX) {
@@ -105,10 +123,26 @@ impl BrevoApi for CliBrevo {
             Self::DryRun(b) => b.upsert_contact(contact).await,
         }
     }
-    async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError> {
+    async fn import_contacts(
+        &self,
+        contacts: &[ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<Vec<ImportStarted>, RemoteError> {
         match self {
             Self::Real(b) => BrevoApi::import_contacts(b, contacts, list_ids).await,
             Self::DryRun(b) => b.import_contacts(contacts, list_ids).await,
+        }
+    }
+    async fn import_status(&self, process_id: i64) -> Result<Option<ProcessStatus>, RemoteError> {
+        match self {
+            Self::Real(b) => BrevoApi::import_status(b, process_id).await,
+            Self::DryRun(b) => b.import_status(process_id).await,
+        }
+    }
+    async fn modified_since(&self, list_id: i64, since: i64) -> Result<BTreeSet<String>, RemoteError> {
+        match self {
+            Self::Real(b) => BrevoApi::modified_since(b, list_id, since).await,
+            Self::DryRun(b) => b.modified_since(list_id, since).await,
         }
     }
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {

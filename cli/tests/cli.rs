@@ -24,6 +24,8 @@ connectors:
     enabled: true
     reporting_currency: usd
     lists: {all_customers: 20, subscribers: 21, churned: 22}
+  brevo:
+    import_check_delay: 1s    # imports are checked from the queue after 1 s, not 60 s
 "#;
 
 struct World {

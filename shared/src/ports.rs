@@ -382,12 +382,24 @@ pub trait BrevoApi: Send + Sync {
     /// create-or-update takes no removals): the caller removes through
     /// [`BrevoApi::remove_from_list`], batched per list.
     async fn upsert_contact(&self, contact: &crate::domain::brevo::ContactUpdate) -> Result<(), RemoteError>;
-    /// Bulk upsert (asynchronous import) of contacts that share `list_ids`.
+    /// Bulk upsert (asynchronous import) of contacts that share `list_ids`:
+    /// the imports Brevo *accepted* (their rows are applied later, and a row
+    /// Brevo cannot take is skipped: follow each with
+    /// [`import_status`](Self::import_status) and
+    /// [`modified_since`](Self::modified_since)), in the contacts' order.
     async fn import_contacts(
         &self,
         contacts: &[crate::domain::brevo::ContactUpdate],
         list_ids: &[i64],
-    ) -> Result<(), RemoteError>;
+    ) -> Result<Vec<crate::domain::brevo::ImportStarted>, RemoteError>;
+    /// Where an import's process stands, asked only if that can be done now:
+    /// `Ok(None)` when the budget of its endpoint (100 per hour on Brevo's
+    /// General plan) has no room at this moment — ask later; never waits.
+    async fn import_status(&self, process_id: i64) -> Result<Option<crate::domain::brevo::ProcessStatus>, RemoteError>;
+    /// The e-mails (lower-cased) of the contacts in `list_id` that Brevo
+    /// modified after `since` (unix seconds), all pages.
+    async fn modified_since(&self, list_id: i64, since: i64)
+        -> Result<std::collections::BTreeSet<String>, RemoteError>;
     /// Removes e-mails from a list (absent ones are not an error).
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError>;
     /// Sends events; the outer error fails all, the inner vector (same order)
@@ -415,8 +427,18 @@ impl<T: BrevoApi + ?Sized> BrevoApi for std::sync::Arc<T> {
         &self,
         contacts: &[crate::domain::brevo::ContactUpdate],
         list_ids: &[i64],
-    ) -> Result<(), RemoteError> {
+    ) -> Result<Vec<crate::domain::brevo::ImportStarted>, RemoteError> {
         (**self).import_contacts(contacts, list_ids).await
+    }
+    async fn import_status(&self, process_id: i64) -> Result<Option<crate::domain::brevo::ProcessStatus>, RemoteError> {
+        (**self).import_status(process_id).await
+    }
+    async fn modified_since(
+        &self,
+        list_id: i64,
+        since: i64,
+    ) -> Result<std::collections::BTreeSet<String>, RemoteError> {
+        (**self).modified_since(list_id, since).await
     }
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {
         (**self).remove_from_list(list_id, emails).await

@@ -9,6 +9,7 @@
 //!     rate_limits: {contacts_rps: 8, events_rps: 8, orders_rps: 4}
 //!     ecommerce_orders: false
 //!     import_threshold: 10
+//!     import_check_delay: 60s   # first look at an import's outcome (≤ 15m)
 //! ```
 //!
 //! - `${VAR}` is replaced from an [`EnvSource`] before parsing (not inside
@@ -217,14 +218,30 @@ pub struct BrevoSettings {
     /// From this many contacts in one batch on, use the asynchronous
     /// `/v3/contacts/import` instead of one `POST /v3/contacts` each.
     pub import_threshold: usize,
+    /// How long after an import its outcome is first looked at (later looks
+    /// back off, doubling up to 15 minutes): Brevo applies an import's rows
+    /// asynchronously, and its process status is limited to 100 requests an
+    /// hour. At most 15 minutes (SQS's longest message delay).
+    #[serde(deserialize_with = "duration")]
+    pub import_check_delay: Duration,
 }
 
 /// Default `import_threshold`.
 pub const DEFAULT_IMPORT_THRESHOLD: usize = 10;
+/// Default `import_check_delay`: 60 s.
+pub const DEFAULT_IMPORT_CHECK_DELAY: Duration = Duration::from_secs(60);
+/// SQS's longest `DelaySeconds`
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>).
+pub const MAX_QUEUE_DELAY_SECS: u32 = 900;
 
 impl Default for BrevoSettings {
     fn default() -> Self {
-        Self { rate_limits: RateLimits::default(), ecommerce_orders: false, import_threshold: DEFAULT_IMPORT_THRESHOLD }
+        Self {
+            rate_limits: RateLimits::default(),
+            ecommerce_orders: false,
+            import_threshold: DEFAULT_IMPORT_THRESHOLD,
+            import_check_delay: DEFAULT_IMPORT_CHECK_DELAY,
+        }
     }
 }
 
@@ -335,6 +352,9 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if self.brevo.import_check_delay.as_secs() > u64::from(MAX_QUEUE_DELAY_SECS) {
+            return Err("connectors.brevo.import_check_delay: at most 15m (SQS's longest delay)".to_owned());
         }
         Ok(())
     }
@@ -720,6 +740,11 @@ connectors:
         assert_eq!(s.brevo.rate_limits, RateLimits { contacts_rps: 8, events_rps: 5, orders_rps: 4 });
         assert!(s.brevo.ecommerce_orders);
         assert_eq!(s.brevo.import_threshold, DEFAULT_IMPORT_THRESHOLD);
+        assert_eq!(s.brevo.import_check_delay, Duration::from_secs(60));
+        let two = Settings::from_yaml(&format!("{yaml}    import_check_delay: 2m\n"), &env(&[])).unwrap();
+        assert_eq!(two.brevo.import_check_delay, Duration::from_secs(120));
+        let e = reason(Settings::from_yaml(&format!("{yaml}    import_check_delay: 16m\n"), &env(&[])).unwrap_err());
+        assert!(e.starts_with("connectors.brevo.import_check_delay: "), "{e}");
         let e = reason(Settings::from_yaml(&format!("{yaml}    import_threshold: -1\n"), &env(&[])).unwrap_err());
         assert!(e.starts_with("connectors.brevo.import_threshold: "), "{e}");
         let zero = "connectors:\n  stripe: {}\n  brevo: {rate_limits: {orders_rps: 0}}\n";

@@ -9,12 +9,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, Family as SbFamily, Fault};
+use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, Family as SbFamily, Fault, ImportPace};
 use secrecy::SecretString;
 use serde_json::json;
 use shared::adapters::brevo::{BrevoClient, BrevoConfig, BrevoError, BrevoLimits, SMS_ATTRIBUTE};
 use shared::adapters::http::Backoff;
-use shared::domain::brevo::{AttributeType, AttributeValue, BrevoEvent, BrevoOrder, ContactUpdate, EventIdentifiers};
+use shared::domain::brevo::{
+    AttributeType, AttributeValue, BrevoEvent, BrevoOrder, ContactUpdate, EventIdentifiers, ProcessStatus,
+};
 
 fn client_for(sb: &BrevoSandbox, key: &str) -> BrevoClient {
     let mut cfg = BrevoConfig::new(sb.base_url(), SecretString::from(key.to_owned()));
@@ -83,10 +85,15 @@ async fn the_client_drives_the_sandbox_like_brevo() {
     assert!(out.sms_dropped && out.created);
     assert!(!sb.contact("john@example.com").unwrap().attributes.contains_key("SMS"));
 
-    // Asynchronous import (applied at once by the sandbox).
+    // Asynchronous import: applied when its process completes (here at the
+    // first status check), not at the 202.
+    sb.set_import_pace(ImportPace::OnCheck(1));
     let batch: Vec<_> = (0..30).map(|i| contact(&format!("bulk{i}@example.com"), f64::from(i), &[])).collect();
     let receipt = brevo.import_contacts(&batch, &[20]).await.unwrap();
     assert_eq!((receipt.contacts, receipt.requests, receipt.process_ids.len()), (30, 1, 1));
+    assert!(sb.contact("bulk7@example.com").is_none(), "not applied at the 202");
+    let process = brevo.process_now(receipt.process_ids[0]).await.unwrap().unwrap();
+    assert_eq!((process.status, process.name.as_str()), (Some(ProcessStatus::Completed), "IMPORTUSER"));
     assert_eq!(sb.contact("bulk7@example.com").unwrap().attributes["TOTAL_SPENT"], json!(7.0));
     assert_eq!(sb.lists_of("bulk7@example.com"), vec![20]);
 
@@ -164,4 +171,45 @@ async fn a_wrong_key_is_reported_as_invalid_and_never_retried() {
     assert!(!err.to_string().contains("xkeysib-wrong"));
     assert_eq!(sb.request_log().len(), 1);
     assert_eq!(sb.request_log()[0].status, 401);
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[tokio::test]
+async fn an_import_is_followed_to_its_end_and_the_row_brevo_skipped_is_missing_from_the_listing() {
+    // GIVEN an old contact in list 20, one holding an SMS number, and an
+    // import of 520 contacts of which one carries that number
+    let sb = BrevoSandbox::start(BrevoSandboxOptions::default().with_import_pace(ImportPace::OnCheck(3)))
+        .await
+        .expect("sandbox");
+    let brevo = client_for(&sb, &sb.api_key());
+    sb.seed_contact("old@example.com", BTreeMap::new(), &[20]);
+    sb.set_modified_at("old@example.com", 1_600_000_000_000);
+    sb.seed_contact("owner@example.com", [("SMS".to_owned(), json!("+33612345678"))].into(), &[]);
+    let started = unix_now();
+    let mut batch: Vec<_> = (0..520).map(|i| contact(&format!("bulk{i}@example.com"), 1.0, &[])).collect();
+    batch[3].attributes.insert(SMS_ATTRIBUTE.into(), AttributeValue::Text("+33612345678".into()));
+    let receipt = brevo.import_contacts(&batch, &[20]).await.unwrap();
+    let id = receipt.process_ids[0];
+    // WHEN the client follows it
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&Some(ProcessStatus::Completed)) && statuses.len() < 5 {
+        statuses.push(brevo.process_now(id).await.unwrap().unwrap().status);
+    }
+    let listed = brevo.contacts_modified_since(20, started - 5).await.unwrap();
+    // THEN the process went queued → in_process → completed, and the listing
+    // (two pages of at most 500) holds every row but the skipped one
+    let done = Some(ProcessStatus::Completed);
+    assert_eq!(statuses, [Some(ProcessStatus::Queued), Some(ProcessStatus::InProcess), done]);
+    let emails: std::collections::BTreeSet<String> = listed.into_iter().map(|c| c.email).collect();
+    assert_eq!(emails.len(), 519);
+    assert!(!emails.contains("bulk3@example.com") && !emails.contains("old@example.com"));
+    assert!(sb.contact("bulk3@example.com").is_none());
+    let rec = &sb.imports()[0];
+    assert_eq!((rec.applied, rec.skipped), (519, 1));
+    // Each status check is one request of Brevo's hourly (Other) family.
+    assert_eq!((brevo.stats().other.requests, sb.request_counts().other), (3, 3));
+    assert!(matches!(brevo.process_now(id + 1).await, Err(BrevoError::NotFound { .. })));
 }

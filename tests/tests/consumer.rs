@@ -362,3 +362,62 @@ async fn a_full_brevo_outage_returns_the_batch_and_it_goes_through_after_recover
     assert_eq!(w.brevo.events().len(), forwarded, "each forwarded event exactly once after recovery");
     assert_eq!(w.brevo.contacts().len(), 2);
 }
+
+#[tokio::test]
+#[ignore = "needs moto (AWS_ENDPOINT_URL): run scripts/test"]
+async fn an_imported_row_brevo_skips_for_its_sms_still_gets_its_attributes_without_the_sms() {
+    // GIVEN three customers whose backfill goes out by import, the first
+    // one's phone number already held by another Brevo contact, and the
+    // consumer putting its follow-ups on the queue (checked after 1 s)
+    let mut w = world().await;
+    seed(&w, 3);
+    let mut settings = (*w.app.settings).clone();
+    settings.brevo.import_threshold = 2;
+    settings.brevo.import_check_delay = std::time::Duration::from_secs(1);
+    w.app.settings = Arc::new(settings);
+    let queue = SqsQueue::new(w.sqs.clone(), w.queue_url.clone());
+    w.app.requeue = Some(Arc::new(queue.clone()) as Arc<dyn EventQueue>);
+    let settings = w.app.settings.clone();
+    let first = expected(&w, &settings, "cus_e2e000").expect("mapped");
+    let sms = serde_json::to_value(&first.attributes["SMS"]).expect("sms");
+    w.brevo.seed_contact("holder@example.com", [("SMS".to_owned(), sms.clone())].into(), &[]);
+    let snapshot = shared::pipeline::consume::Snapshot {
+        object: shared::pipeline::consume::SNAPSHOT_OBJECT.to_owned(),
+        key: "backfill:customers:e2e:p1".to_owned(),
+        customers: (0..3).map(|i| format!("cus_e2e{i:03}")).collect(),
+    };
+    let body = serde_json::to_string(&snapshot).expect("json");
+    let msg = QueueMessage {
+        body,
+        event_id: snapshot.key.clone(),
+        event_type: "stripe_brevo.snapshot".into(),
+        livemode: None,
+        source: Source::Backfill,
+    };
+    queue.send(&msg).await.expect("queued");
+
+    // WHEN the consumer drains the queue (the snapshot, then the import's check)
+    drain_all(&w, std::time::Duration::from_secs(30)).await;
+
+    // THEN Brevo skipped that row of the import, and the contact still has
+    // every attribute, without the SMS (the contract's SMS fallback), in its list
+    let import = &w.brevo.imports()[0];
+    assert_eq!((import.applied, import.skipped), (2, 1), "{import:?}");
+    let got = w.brevo.contact(&first.email).expect("the skipped contact was written after all");
+    for (k, v) in first.attributes.iter().filter(|(k, _)| k.as_str() != "SMS") {
+        assert_eq!(got.attributes.get(k), Some(&serde_json::to_value(v).expect("value")), "{k}");
+    }
+    assert!(!got.attributes.contains_key("SMS"), "{:?}", got.attributes);
+    assert!(got.list_ids.contains(&20));
+    assert_eq!(w.brevo.contact("holder@example.com").expect("holder").attributes["SMS"], sms);
+    for i in 1..3 {
+        let want = expected(&w, &settings, &format!("cus_e2e{i:03}")).expect("mapped");
+        let c = w.brevo.contact(&want.email).expect("imported");
+        assert_eq!(c.attributes.get("SMS"), Some(&serde_json::to_value(&want.attributes["SMS"]).expect("v")));
+    }
+    // The figure: requests of Brevo's hourly family per import.
+    let other = w.brevo.requests(Family::Other);
+    let processes = w.brevo.request_log().iter().filter(|r| r.path.starts_with("/v3/processes/")).count();
+    println!("IMPORT_FOLLOW_UP imports=1 other_family_requests={other} process_requests={processes}");
+    assert!(other <= 2, "{other} requests of the 100/hour family for one import");
+}

@@ -40,33 +40,6 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 const SECRET: &str = "whsec_soak";
 
-/// Waits until the queue holds nothing, visible or in flight, draining it.
-async fn drain_all(w: &World, limit: Duration) -> usize {
-    let start = Instant::now();
-    let mut failures = 0;
-    loop {
-        let (_, f) = drain(w, 10_000).await;
-        failures += f;
-        let attrs = w
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&w.queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("attributes");
-        let a = attrs.attributes().cloned().unwrap_or_default();
-        let n = |k: aws_sdk_sqs::types::QueueAttributeName| a.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let left = n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
-        if left == 0 {
-            return failures;
-        }
-        assert!(start.elapsed() < limit, "queue not empty after {limit:?}: {left} left");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// Receives one batch and drops the consumer mid-way (a crash): nothing acked.
 async fn crash_mid_batch(w: &World) -> bool {
     let got = w.sqs.receive_message().queue_url(&w.queue_url).max_number_of_messages(10).send().await.expect("receive");

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::http::{answer, error, Answer};
 use super::spec;
 use super::state::State;
+use super::times::now_ms;
 use super::validation::{fits, ids, valid_e164, valid_email};
 
 /// A contact as the sandbox holds it.
@@ -27,17 +28,26 @@ pub struct SandboxContact {
     /// Upper-cased attribute names.
     pub attributes: BTreeMap<String, Value>,
     pub list_ids: BTreeSet<i64>,
+    /// When it was created and last changed (unix milliseconds; Brevo's
+    /// `createdAt`/`modifiedAt`).
+    pub created_at: i64,
+    pub modified_at: i64,
 }
 
 impl State {
     /// The contact held for `email` (already lower-cased), created without
     /// attributes or lists under `id` when there is none.
     pub(super) fn contact_entry(&mut self, email: &str, id: i64) -> &mut SandboxContact {
-        self.contacts.entry(email.to_owned()).or_insert_with(|| SandboxContact {
-            id,
-            email: email.to_owned(),
-            attributes: BTreeMap::new(),
-            list_ids: BTreeSet::new(),
+        self.contacts.entry(email.to_owned()).or_insert_with(|| {
+            let now = now_ms();
+            SandboxContact {
+                id,
+                email: email.to_owned(),
+                attributes: BTreeMap::new(),
+                list_ids: BTreeSet::new(),
+                created_at: now,
+                modified_at: now,
+            }
         })
     }
 
@@ -63,6 +73,7 @@ impl State {
         let contact = self.contact_entry(&email, id);
         contact.attributes.extend(attrs);
         contact.list_ids.extend(list_ids);
+        contact.modified_at = now_ms();
         if created {
             self.next_contact_id += 1;
             Ok(answer(201, Some(json!({ "id": id }))))
@@ -104,6 +115,7 @@ impl State {
         contact.attributes.extend(attrs);
         contact.list_ids.extend(add);
         contact.list_ids.retain(|l| !remove.contains(l));
+        contact.modified_at = now_ms();
         if let Some(e) = new_email {
             contact.email = e;
         }

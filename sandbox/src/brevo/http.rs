@@ -23,7 +23,7 @@ use super::LoggedRequest;
 
 /// The operations of Brevo's definition the sandbox serves (by
 /// `operationId`); every one is checked against the definition.
-pub const SERVED_OPERATIONS: [&str; 13] = [
+pub const SERVED_OPERATIONS: [&str; 15] = [
     "getAccount",
     "createContact",
     "updateContact",
@@ -32,6 +32,8 @@ pub const SERVED_OPERATIONS: [&str; 13] = [
     "createAttribute",
     "getLists",
     "getList",
+    "getContactsFromList",
+    "getProcess",
     "addContactToList",
     "removeContactFromList",
     "createEvent",
@@ -166,6 +168,10 @@ impl State {
             }
             ["v3", "contacts", "lists"] if is_get => req("getLists").map(|_| self.all_lists()),
             ["v3", "contacts", "lists", id] if is_get => req("getList").and_then(|_| self.get_list(id)),
+            ["v3", "contacts", "lists", id, "contacts"] if is_get => {
+                req("getContactsFromList").and_then(|_| self.list_contacts(id, query))
+            }
+            ["v3", "processes", id] if is_get => req("getProcess").and_then(|_| self.process(id)),
             ["v3", "contacts", "lists", id, "contacts", verb @ ("add" | "remove")] if is_post => {
                 let add = verb == &"add";
                 req(if add { "addContactToList" } else { "removeContactFromList" })
@@ -196,6 +202,7 @@ impl State {
                 | ["v3", "events"]
                 | ["v3", "events", "batch"]
                 | ["v3", "orders", "status"]
+                | ["v3", "processes", _]
         )
     }
 }

@@ -15,7 +15,9 @@
 //! |---|---|
 //! | `POST /v3/contacts` | 201 `{"id"}` new, 204 updated; 400 unknown attribute, bad e-mail, SMS not E.164, SMS of another contact, existing contact without `updateEnabled`; values of the wrong type for their attribute ignored |
 //! | `PUT /v3/contacts/{identifier}` (`identifierType`) | 204; 404 unknown contact; `attributes.EMAIL` renames, `unlinkListIds` leaves lists; same attribute rules |
-//! | `POST /v3/contacts/import` | 202 `{"processId"}`, applied at once; unknown attributes and bad values silently ignored; 400 over 10 MB |
+//! | `POST /v3/contacts/import` | 202 `{"processId"}`; rows applied later ([`ImportPace`]), a row whose SMS belongs to another contact skipped; unknown attributes and bad values silently ignored; 400 over 10 MB |
+//! | `GET /v3/processes/{id}` | 200 `{"id","status","name":"IMPORTUSER"}`, `queued` → `in_process` → `completed`; 404 unknown |
+//! | `GET /v3/contacts/lists/{id}/contacts` | 200 `{"contacts":[{email,id,createdAt,modifiedAt,listIds,attributes,…}],"count"}`; `modifiedSince`, `limit` ≤ 500, `offset`, `sort` |
 //! | `POST /v3/contacts/lists/{id}/contacts/add`, `/remove` | 201 `{"contacts":{"success","failure"}}` by `emails`, `ids` or `extIds`; 400 when nothing changes or > 150; 404 unknown list |
 //! | `GET /v3/contacts/lists/{id}`, `GET /v3/contacts/lists` | 200 / 404 |
 //! | `GET /v3/contacts/attributes`, `POST /v3/contacts/attributes/normal/{name}` | 200 / 201; 400 "Attribute name must be unique" |
@@ -45,9 +47,9 @@
 //! `spec` Brevo's definition and the check of a request against it;
 //! `capture` the record of the client's requests; `faults` the endpoint
 //! families and fault injection; `validation` the value rules shared by
-//! several endpoints; one file per endpoint family:
-//! `contacts`, `import`, `lists`, `attributes`, `events`, `orders`, `account`.
-//! (Brevo's lists are not paginated here, so there is no pagination file.)
+//! several endpoints; `times` the date-times; one file per endpoint family:
+//! `contacts`, `import` (and its process), `lists` (and the list's contacts,
+//! paged by `limit`/`offset`), `attributes`, `events`, `orders`, `account`.
 
 mod account;
 mod attributes;
@@ -65,6 +67,7 @@ pub mod spec;
 mod state;
 #[cfg(test)]
 mod tests;
+mod times;
 mod validation;
 
 use std::collections::{BTreeMap, HashMap};
@@ -86,7 +89,7 @@ pub use contacts::SandboxContact;
 pub use events::RecordedEvent;
 pub use faults::{Family, Fault};
 pub use http::SERVED_OPERATIONS;
-pub use import::ImportRecord;
+pub use import::{ImportPace, ImportRecord, ImportStatus};
 
 use crate::latency::{Jittered, Latency};
 use state::{Shared, State};
@@ -119,9 +122,17 @@ pub struct BrevoSandboxOptions {
     /// contract test (see [`CAPTURE_DIR_ENV`]); by default the directory
     /// that variable names, none when it is unset.
     pub capture_dir: Option<PathBuf>,
+    /// When an import's rows are applied (by default 100 ms after its 202).
+    pub import_pace: ImportPace,
 }
 
 impl BrevoSandboxOptions {
+    /// Imports are applied at this pace.
+    pub fn with_import_pace(mut self, pace: ImportPace) -> Self {
+        self.import_pace = pace;
+        self
+    }
+
     /// At most `per_second` requests of `family` per second (e.g. the General
     /// plan's 10 for contacts and events), then 429.
     pub fn with_rate_limit(mut self, family: Family, per_second: u32) -> Self {
@@ -141,8 +152,8 @@ impl Default for BrevoSandboxOptions {
     /// Key [`SANDBOX_API_KEY`]; lists 20 `all_customers`, 21 `subscribers`,
     /// 22 `churned` (the default config's ids); Brevo's default attributes
     /// FIRSTNAME, LASTNAME, SMS; seed 42; reset 1 s; limit 10; no latency,
-    /// no rate limit enforced; requests recorded into `$BREVO_CAPTURE_DIR`
-    /// when it is set.
+    /// no rate limit enforced; imports applied 100 ms after their 202;
+    /// requests recorded into `$BREVO_CAPTURE_DIR` when it is set.
     fn default() -> Self {
         Self {
             api_key: SANDBOX_API_KEY.to_owned(),
@@ -161,6 +172,7 @@ impl Default for BrevoSandboxOptions {
             jitter: Duration::ZERO,
             rate_limits: BTreeMap::new(),
             capture_dir: capture::Capture::dir_from_env(),
+            import_pace: ImportPace::default(),
         }
     }
 }
@@ -225,6 +237,8 @@ impl BrevoSandbox {
             events: Vec::new(),
             orders: BTreeMap::new(),
             imports: Vec::new(),
+            pending_imports: BTreeMap::new(),
+            import_pace: opts.import_pace,
             next_process_id: 1,
             log: Vec::new(),
             counts: FamilyCounts::default(),
@@ -327,10 +341,37 @@ impl BrevoSandbox {
             st.next_contact_id - 1
         });
         let attributes = attributes.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
+        let now = times::now_ms();
+        let created_at = st.contacts.get(&key).map_or(now, |c| c.created_at);
         st.contacts.insert(
             key.clone(),
-            SandboxContact { id, email: key, attributes, list_ids: list_ids.iter().copied().collect() },
+            SandboxContact {
+                id,
+                email: key,
+                attributes,
+                list_ids: list_ids.iter().copied().collect(),
+                created_at,
+                modified_at: now,
+            },
         );
+    }
+
+    /// Sets a contact's `modifiedAt` (unix milliseconds), e.g. to put it
+    /// before a `modifiedSince`.
+    pub fn set_modified_at(&self, email: &str, unix_ms: i64) {
+        if let Some(c) = self.shared.lock().contacts.get_mut(&email.trim().to_lowercase()) {
+            c.modified_at = unix_ms;
+        }
+    }
+
+    /// From now on, imports are applied at this pace (pending ones too).
+    pub fn set_import_pace(&self, pace: ImportPace) {
+        self.shared.lock().import_pace = pace;
+    }
+
+    /// Applies every pending import now, as if Brevo had finished them.
+    pub fn complete_imports(&self) {
+        self.shared.lock().complete_all_imports();
     }
 
     // ---- accessors ----

@@ -1,6 +1,7 @@
 //! The Brevo sandbox's shared state: the account (contacts, lists,
-//! attributes), what it was sent (events, orders, imports), the request log
-//! and counters, and the fault plans, behind one mutex ([`Shared`]).
+//! attributes), what it was sent (events, orders, imports and their pending
+//! rows), the request log and counters, and the fault plans, behind one
+//! mutex ([`Shared`]), which applies the imports that are due on every lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -14,7 +15,7 @@ use super::capture::Capture;
 use super::contacts::SandboxContact;
 use super::events::RecordedEvent;
 use super::faults::{Family, FaultPlan, Window};
-use super::import::ImportRecord;
+use super::import::{ImportPace, ImportRecord, PendingImport};
 use super::{FamilyCounts, LoggedRequest};
 
 #[derive(Debug)]
@@ -29,6 +30,9 @@ pub(super) struct State {
     pub(super) events: Vec<RecordedEvent>,
     pub(super) orders: BTreeMap<String, Value>,
     pub(super) imports: Vec<ImportRecord>,
+    /// Rows of the imports not applied yet, by process id.
+    pub(super) pending_imports: BTreeMap<i64, PendingImport>,
+    pub(super) import_pace: ImportPace,
     pub(super) next_process_id: i64,
     pub(super) log: Vec<LoggedRequest>,
     pub(super) counts: FamilyCounts,
@@ -66,6 +70,9 @@ impl Shared {
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent between statements, so a panic in a
         // test holding the lock does not make it unusable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Imports whose time has come are applied before anyone looks.
+        st.advance_imports();
+        st
     }
 }

@@ -157,9 +157,12 @@ async fn requires_sms_numbers_in_e164_and_unique() {
     assert_eq!((s, v["code"].as_str()), (400, Some("duplicate_parameter")));
 }
 
+/// Brevo applies an import's rows after its 202 (here at the second status
+/// check), not at once.
 #[tokio::test]
-async fn imports_apply_at_once_and_ignore_unknown_attributes() {
-    let sb = sandbox().await;
+async fn imports_are_applied_when_their_process_completes_and_ignore_unknown_attributes() {
+    let sb =
+        BrevoSandbox::start(BrevoSandboxOptions::default().with_import_pace(ImportPace::OnCheck(2))).await.unwrap();
     sb.seed_contact("old@example.com", [("FIRSTNAME".to_owned(), json!("Old"))].into(), &[21]);
     let c = Client::new(&sb);
     let body = json!({
@@ -173,6 +176,10 @@ async fn imports_apply_at_once_and_ignore_unknown_attributes() {
     let (s, v) = c.post("/v3/contacts/import", body).await;
     assert_eq!(s, 202);
     assert_eq!(v["processId"], json!(1));
+    assert!(sb.contact("new@example.com").is_none(), "not applied at the 202");
+    assert_eq!(c.get("/v3/processes/1").await, (200, json!({"id": 1, "status": "queued", "name": "IMPORTUSER"})));
+    assert!(sb.contact("new@example.com").is_none());
+    assert_eq!(c.get("/v3/processes/1").await.1["status"], "completed");
     let new = sb.contact("new@example.com").unwrap();
     assert_eq!(new.attributes, [("FIRSTNAME".to_owned(), json!("New"))].into());
     assert_eq!(sb.contact("old@example.com").unwrap().attributes["FIRSTNAME"], "Old", "empty values do not erase");
@@ -180,6 +187,114 @@ async fn imports_apply_at_once_and_ignore_unknown_attributes() {
     let rec = &sb.imports()[0];
     assert_eq!((rec.applied, rec.skipped), (2, 1));
     assert_eq!(c.post("/v3/contacts/import", json!({"jsonBody": []})).await.0, 400, "listIds are mandatory");
+}
+
+#[tokio::test]
+async fn an_import_row_whose_sms_belongs_to_another_contact_is_skipped_and_the_others_applied() {
+    let sb = sandbox().await;
+    sb.seed_contact("owner@example.com", [("SMS".to_owned(), json!("+33612345678"))].into(), &[]);
+    sb.seed_contact("taker@example.com", [("FIRSTNAME".to_owned(), json!("Before"))].into(), &[]);
+    sb.set_import_pace(ImportPace::OnCheck(1));
+    let c = Client::new(&sb);
+    let body = json!({
+        "jsonBody": [
+            {"email": "taker@example.com", "attributes": {"FIRSTNAME": "After", "SMS": "+33612345678"}},
+            {"email": "other@example.com", "attributes": {"FIRSTNAME": "Other", "SMS": "+33700000000"}},
+            {"email": "second@example.com", "attributes": {"SMS": "+33700000000"}}
+        ],
+        "listIds": [20], "updateExistingContacts": true, "emptyContactsAttributes": false
+    });
+    assert_eq!(c.post("/v3/contacts/import", body).await.0, 202);
+    assert_eq!(c.get("/v3/processes/1").await.1["status"], "completed");
+    let taker = sb.contact("taker@example.com").unwrap();
+    assert_eq!(taker.attributes["FIRSTNAME"], "Before", "the whole row is skipped, not only its SMS");
+    assert!(!taker.list_ids.contains(&20));
+    assert_eq!(sb.contact("other@example.com").unwrap().attributes["SMS"], "+33700000000");
+    assert!(sb.contact("second@example.com").is_none(), "a number an earlier row of the import took");
+    let rec = &sb.imports()[0];
+    assert_eq!((rec.status, rec.applied, rec.skipped, rec.status_checks), (ImportStatus::Completed, 1, 2, 1));
+}
+
+#[tokio::test]
+async fn process_status_moves_from_queued_to_in_process_to_completed() {
+    let sb =
+        BrevoSandbox::start(BrevoSandboxOptions::default().with_import_pace(ImportPace::OnCheck(3))).await.unwrap();
+    let c = Client::new(&sb);
+    let body = json!({"jsonBody": [{"email": "a@example.com"}], "listIds": [20]});
+    assert_eq!(c.post("/v3/contacts/import", body).await.0, 202);
+    let statuses = [
+        c.get("/v3/processes/1").await.1["status"].clone(),
+        c.get("/v3/processes/1").await.1["status"].clone(),
+        c.get("/v3/processes/1").await.1["status"].clone(),
+        c.get("/v3/processes/1").await.1["status"].clone(),
+    ];
+    assert_eq!(statuses, [json!("queued"), json!("in_process"), json!("completed"), json!("completed")]);
+    assert!(sb.contact("a@example.com").is_some());
+    let (s, v) = c.get("/v3/processes/99").await;
+    assert_eq!((s, v["message"].as_str()), (404, Some("processId is invalid")));
+    assert_eq!(c.get("/v3/processes/x").await.0, 400);
+    let counts = sb.request_counts();
+    assert_eq!((counts.other, counts.contacts), (6, 1), "processes are outside /v3/contacts: the Other family");
+}
+
+#[tokio::test]
+async fn imports_are_applied_after_their_delay_whether_anyone_checks_or_not() {
+    let sb = BrevoSandbox::start(
+        BrevoSandboxOptions::default().with_import_pace(ImportPace::After(Duration::from_secs(3_600))),
+    )
+    .await
+    .unwrap();
+    let c = Client::new(&sb);
+    let body = json!({"jsonBody": [{"email": "a@example.com"}], "listIds": [20]});
+    assert_eq!(c.post("/v3/contacts/import", body.clone()).await.0, 202);
+    assert_eq!(c.get("/v3/processes/1").await.1["status"], "queued");
+    assert!(sb.contact("a@example.com").is_none());
+    assert_eq!(sb.imports()[0].status, ImportStatus::Queued);
+    sb.set_import_pace(ImportPace::After(Duration::ZERO));
+    assert!(sb.contact("a@example.com").is_some(), "applied once due, without a status check");
+    assert_eq!(sb.imports()[0].status, ImportStatus::Completed);
+    sb.set_import_pace(ImportPace::OnCheck(5));
+    assert_eq!(c.post("/v3/contacts/import", body).await.0, 202);
+    sb.complete_imports();
+    assert_eq!(sb.imports()[1].status, ImportStatus::Completed);
+}
+
+#[tokio::test]
+async fn lists_a_lists_contacts_modified_since_a_date_page_by_page() {
+    let sb = sandbox().await;
+    for i in 0..5 {
+        sb.seed_contact(&format!("c{i}@example.com"), [("FIRSTNAME".to_owned(), json!(format!("C{i}")))].into(), &[20]);
+    }
+    sb.seed_contact("elsewhere@example.com", BTreeMap::new(), &[21]);
+    let old = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+    sb.set_modified_at("c0@example.com", old);
+    sb.set_modified_at("c1@example.com", old + 10_000);
+    let c = Client::new(&sb);
+    let since = "2023-11-14T22%3A13%3A25.000Z"; // between c0 and c1
+    let page = |offset: usize, sort: &str| {
+        format!("/v3/contacts/lists/20/contacts?modifiedSince={since}&limit=2&offset={offset}&sort={sort}")
+    };
+    let mut seen = Vec::new();
+    for offset in [0, 2, 4] {
+        let (s, v) = c.get(&page(offset, "asc")).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["count"], 4, "{v}");
+        seen.extend(v["contacts"].as_array().unwrap().iter().map(|x| x["email"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen, ["c1@example.com", "c2@example.com", "c3@example.com", "c4@example.com"]);
+    let (_, v) = c.get(&page(0, "desc")).await;
+    assert_eq!(v["contacts"][0]["email"], "c4@example.com", "newest first by default order");
+    let (_, v) = c.get("/v3/contacts/lists/20/contacts?sort=asc&limit=1").await;
+    let first = &v["contacts"][0];
+    assert_eq!((first["email"].as_str(), v["count"].as_u64()), (Some("c0@example.com"), Some(5)));
+    assert_eq!(first["modifiedAt"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(first["attributes"]["FIRSTNAME"], "C0");
+    assert_eq!(first["listIds"], json!([20]));
+    assert!(first["createdAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{first}");
+    assert_eq!(c.get("/v3/contacts/lists/20/contacts").await.1["contacts"].as_array().unwrap().len(), 5);
+    assert_eq!(c.get("/v3/contacts/lists/20/contacts?limit=501").await.0, 400, "at most 500 per page");
+    assert_eq!(c.get("/v3/contacts/lists/20/contacts?modifiedSince=yesterday").await.0, 400);
+    assert_eq!(c.get("/v3/contacts/lists/99/contacts").await.0, 404);
 }
 
 #[tokio::test]

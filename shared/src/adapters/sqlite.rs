@@ -190,10 +190,11 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
 
-    fn insert_message(conn: &Connection, m: &QueueMessage, now: i64) -> Result<(), StoreError> {
+    /// Enqueues `m` at `now`, visible from `now + delay`.
+    fn insert_message(conn: &Connection, m: &QueueMessage, now: i64, delay: i64) -> Result<(), StoreError> {
         conn.execute(
-            "INSERT INTO queue (body, event_id, event_type, livemode, source, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![m.body, m.event_id, m.event_type, m.livemode, m.source.as_str(), now],
+            "INSERT INTO queue (body, event_id, event_type, livemode, source, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![m.body, m.event_id, m.event_type, m.livemode, m.source.as_str(), now, now + delay],
         )
         .map_err(unavailable)?;
         Ok(())
@@ -399,7 +400,15 @@ impl SqliteStore {
 impl EventQueue for SqliteStore {
     async fn send(&self, message: &QueueMessage) -> Result<(), QueueError> {
         let m = message.clone();
-        self.run(move |conn| Self::insert_message(conn, &m, now_unix())).await.map_err(queue_error)
+        self.run(move |conn| Self::insert_message(conn, &m, now_unix(), 0)).await.map_err(queue_error)
+    }
+
+    /// Visible only after `delay_secs`, as SQS's `DelaySeconds`.
+    async fn send_delayed(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), QueueError> {
+        let m = message.clone();
+        self.run(move |conn| Self::insert_message(conn, &m, now_unix(), i64::from(delay_secs)))
+            .await
+            .map_err(queue_error)
     }
 
     /// All or nothing, in one transaction.
@@ -412,7 +421,7 @@ impl EventQueue for SqliteStore {
             let now = now_unix();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             for m in &ms {
-                Self::insert_message(&tx, m, now)?;
+                Self::insert_message(&tx, m, now, 0)?;
             }
             tx.commit().map_err(unavailable)
         })
@@ -647,6 +656,17 @@ mod tests {
         assert!(!s.ack(got[1].id, &got[1].receipt).await.unwrap(), "a stale receipt deletes nothing");
         assert!(s.ack(again[0].id, &again[0].receipt).await.unwrap());
         assert_eq!(s.depth(t).await.unwrap(), QueueDepth::default());
+    }
+
+    #[tokio::test]
+    async fn a_delayed_message_is_invisible_until_its_delay_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let t = now_unix();
+        s.send_delayed(&msg("evt_1"), 60).await.unwrap();
+        assert!(s.receive(10, 30, t + 58).await.unwrap().is_empty());
+        assert!(s.next_visible_in(t).await.unwrap().is_some_and(|d| (59..=61).contains(&d)));
+        assert_eq!(s.receive(10, 30, t + 61).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -76,3 +76,42 @@ pub struct BrevoOrder {
     pub amount: f64,
     pub email: String,
 }
+
+/// One asynchronous import Brevo accepted (202 to `POST
+/// /v3/contacts/import`): its process, and how many of the contacts given
+/// to the import it holds, in their order (a big import is split).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportStarted {
+    /// `processId` of the 202; `None` if Brevo sent none.
+    pub process_id: Option<i64>,
+    pub contacts: usize,
+}
+
+/// Where a Brevo process stands (`getProcess`'s `status`,
+/// <https://developers.brevo.com/reference/getprocess>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessStatus {
+    Queued,
+    InProcess,
+    Completed,
+}
+
+impl ProcessStatus {
+    /// From Brevo's name (`queued`, `in_process`, `completed`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(Self::Queued),
+            "in_process" => Some(Self::InProcess),
+            "completed" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::InProcess => "in_process",
+            Self::Completed => "completed",
+        }
+    }
+}

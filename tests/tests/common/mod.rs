@@ -67,6 +67,10 @@ pub async fn world() -> World {
     settings.stripe.lists.subscribers = Some(21);
     settings.stripe.lists.churned = Some(22);
     settings.brevo.import_threshold = 1_000; // real-time upserts in these tests
+                                             // Where imports are used (the soak, followed in place), their outcome is
+                                             // looked at after 250 ms (the sandbox applies them after 100 ms), not
+                                             // the deployed 60 s.
+    settings.brevo.import_check_delay = Duration::from_millis(250);
     let aws = aws().await;
     let ddb = aws_sdk_dynamodb::Client::new(&aws);
     let table = unique("dedup");
@@ -223,6 +227,36 @@ pub async fn drain(w: &World, max_rounds: usize) -> (usize, usize) {
         }
     }
     (invocations, failures)
+}
+
+/// Waits until the queue holds nothing, visible, in flight or delayed,
+/// draining it; returns the batch item failures reported meanwhile.
+pub async fn drain_all(w: &World, limit: Duration) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as N;
+    let start = std::time::Instant::now();
+    let mut failures = 0;
+    loop {
+        let (_, f) = drain(w, 10_000).await;
+        failures += f;
+        let attrs = w
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&w.queue_url)
+            .attribute_names(N::All)
+            .send()
+            .await
+            .expect("attributes");
+        let a = attrs.attributes().cloned().unwrap_or_default();
+        let n = |k: N| a.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let left = n(N::ApproximateNumberOfMessages)
+            + n(N::ApproximateNumberOfMessagesNotVisible)
+            + n(N::ApproximateNumberOfMessagesDelayed);
+        if left == 0 {
+            return failures;
+        }
+        assert!(start.elapsed() < limit, "queue not empty after {limit:?}: {left} left");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The contact computed directly from the sandbox's final Stripe objects.

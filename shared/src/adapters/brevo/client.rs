@@ -423,6 +423,34 @@ impl BrevoClient {
         }
     }
 
+    /// One attempt, made only if the family's bucket has a token *now*:
+    /// never sleeps (no wait for a token, no backoff, no wait after a 429).
+    /// `Ok(None)` when no token was free, or Brevo answered 429 (the bucket
+    /// is then paused for Brevo's reset, as [`call`](Self::call) would).
+    /// For the `Other` family's 100 requests per hour, which a caller with a
+    /// deadline must never wait for.
+    pub(super) async fn call_now(&self, method: Method, path: &str) -> Result<Option<Answer>, BrevoError> {
+        let inner = &*self.inner;
+        let family = Family::of(path);
+        let bucket = &inner.buckets[family.index()];
+        if !bucket.try_acquire() {
+            return Ok(None);
+        }
+        let url = format!("{}{}", inner.base_url, path);
+        match self.attempt(&method, &url, None, family, 1, Replay::Safe).await {
+            Ok(a) => Ok(Some(a)),
+            Err(failed) => {
+                if let Some(pause) = retry::decide(&inner.retry, failed.failure, &failed.headers, 1).pause {
+                    bucket.pause_for(pause);
+                }
+                match failed.error {
+                    BrevoError::RateLimited { .. } => Ok(None),
+                    e => Err(e),
+                }
+            }
+        }
+    }
+
     pub(super) async fn post_json(&self, path: &str, body: &Value) -> Result<Answer, BrevoError> {
         self.post_json_as(path, body, Replay::Safe).await
     }

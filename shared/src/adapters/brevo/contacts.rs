@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::error::Refusal;
 use super::wire::{contact_body, import_bodies, SMS_ATTRIBUTE};
 use super::{BrevoClient, BrevoError};
-use crate::domain::brevo::ContactUpdate;
+use crate::domain::brevo::{ContactUpdate, ImportStarted};
 use crate::telemetry::redact_email;
 
 /// What `upsert_contact` did.
@@ -28,6 +28,9 @@ pub struct UpsertOutcome {
 pub struct ImportReceipt {
     /// One per import request (the import runs asynchronously in Brevo).
     pub process_ids: Vec<i64>,
+    /// Each import request in order: its process and how many contacts it
+    /// holds.
+    pub processes: Vec<ImportStarted>,
     pub contacts: usize,
     pub requests: usize,
 }
@@ -67,9 +70,9 @@ impl BrevoClient {
             let answer = self.call(Method::POST, "/v3/contacts/import", Some(body.json)).await?;
             receipt.requests += 1;
             receipt.contacts += body.contacts;
-            if let Some(id) = answer.json()?.get("processId").and_then(Value::as_i64) {
-                receipt.process_ids.push(id);
-            }
+            let process_id = answer.json()?.get("processId").and_then(Value::as_i64);
+            receipt.process_ids.extend(process_id);
+            receipt.processes.push(ImportStarted { process_id, contacts: body.contacts });
         }
         Ok(receipt)
     }

@@ -27,7 +27,7 @@
 //! and the counters), `error` ([`BrevoError`]), [`wire`] (Brevo's limits and
 //! the request bodies, shared with `sync --dry-run`), one file per endpoint
 //! family (`contacts`, `lists`, `attributes`, `events`, `orders`,
-//! `account`) and `port` (the [`BrevoApi`](crate::ports::BrevoApi) impl).
+//! `processes`, `account`) and `port` (the [`BrevoApi`](crate::ports::BrevoApi) impl).
 
 mod account;
 mod attributes;
@@ -38,6 +38,7 @@ mod events;
 mod lists;
 mod orders;
 mod port;
+mod processes;
 pub mod wire;
 
 pub use account::AccountInfo;
@@ -46,7 +47,8 @@ pub use client::{BrevoClient, BrevoConfig, BrevoLimits, BrevoStats, Family, Fami
 pub use contacts::{ImportReceipt, UpsertOutcome};
 pub use error::{BrevoError, Refusal};
 pub use events::{EventsOutcome, FailedEvent};
-pub use lists::{ListChange, ListInfo};
+pub use lists::{ListChange, ListInfo, ListedContact};
+pub use processes::ProcessInfo;
 pub use wire::{
     attribute_type_name, contact_body, events_batch_body, import_item, order_body, EVENTS_BATCH_MAX, IMPORT_MAX_BYTES,
     LIST_CHUNK_MAX, SMS_ATTRIBUTE,

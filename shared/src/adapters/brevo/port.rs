@@ -2,13 +2,13 @@
 //! outcomes reduced to what the use cases need, warnings logged (with
 //! redacted addresses), errors as [`RemoteError`]s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 
 use super::wire::attribute_type_name;
 use super::BrevoClient;
-use crate::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate};
+use crate::domain::brevo::{AttributeType, BrevoEvent, BrevoOrder, ContactUpdate, ImportStarted, ProcessStatus};
 use crate::ports::{BrevoApi, RemoteError, RemoteErrorKind, Vendor};
 use crate::telemetry::redact_email;
 
@@ -37,10 +37,28 @@ impl BrevoApi for BrevoClient {
         Ok(())
     }
 
-    async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError> {
+    async fn import_contacts(
+        &self,
+        contacts: &[ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<Vec<ImportStarted>, RemoteError> {
         let receipt = BrevoClient::import_contacts(self, contacts, list_ids).await?;
         tracing::debug!(contacts = receipt.contacts, imports = receipt.requests, process_ids = ?receipt.process_ids, "Brevo imports started");
-        Ok(())
+        Ok(receipt.processes)
+    }
+
+    async fn import_status(&self, process_id: i64) -> Result<Option<ProcessStatus>, RemoteError> {
+        let Some(info) = self.process_now(process_id).await? else { return Ok(None) };
+        match info.status {
+            Some(s) => Ok(Some(s)),
+            // A status this client does not know: not finished as far as it can tell.
+            None => Ok(Some(ProcessStatus::InProcess)),
+        }
+    }
+
+    async fn modified_since(&self, list_id: i64, since: i64) -> Result<BTreeSet<String>, RemoteError> {
+        let listed = self.contacts_modified_since(list_id, since).await?;
+        Ok(listed.into_iter().map(|c| c.email).collect())
     }
 
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {

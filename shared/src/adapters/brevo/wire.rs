@@ -17,6 +17,10 @@ pub const EVENTS_BATCH_MAX: usize = 200;
 /// List add/remove accept at most 150 e-mails per call
 /// (<https://developers.brevo.com/reference/add-contact-to-list>).
 pub const LIST_CHUNK_MAX: usize = 150;
+/// `GET /v3/contacts/lists/{id}/contacts` returns at most 500 contacts a
+/// page (`getContactsFromList`'s `limit`,
+/// <https://developers.brevo.com/reference/getcontactsfromlist>).
+pub const LIST_CONTACTS_PAGE_MAX: usize = 500;
 /// Import JSON bodies should stay under about 8 MB
 /// (<https://developers.brevo.com/reference/import-contacts>).
 pub const IMPORT_MAX_BYTES: usize = 8_000_000;
@@ -136,6 +140,15 @@ pub fn list_change_body(emails: &[String]) -> Value {
     json!({ "emails": emails })
 }
 
+/// The `modifiedSince` query value for a unix time (seconds):
+/// `YYYY-MM-DDTHH:mm:ss.SSSZ` in UTC, URL-encoded as Brevo asks.
+pub fn modified_since_param(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
+    let text = t.format(&fmt).unwrap_or_default();
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// Body of `POST /v3/contacts/attributes/normal/{name}`.
 pub fn attribute_body(t: AttributeType) -> Value {
     json!({ "type": attribute_type_name(t) })
@@ -172,6 +185,11 @@ mod tests {
 
     fn contact(i: usize) -> ContactUpdate {
         ContactUpdate { email: format!("user{i}@example.com"), list_ids: vec![20], ..ContactUpdate::default() }
+    }
+
+    #[test]
+    fn modified_since_is_utc_with_milliseconds_and_url_encoded() {
+        assert_eq!(modified_since_param(1_767_323_045), "2026-01-02T03%3A04%3A05.000Z");
     }
 
     #[test]

@@ -14,10 +14,12 @@ use async_trait::async_trait;
 
 use crate::ports::{Clock, EventQueue, QueueError, QueueMessage};
 
-/// A queue that keeps what it was sent; can be switched "down".
+/// A queue that keeps what it was sent (and each message's delay); can be
+/// switched "down".
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
-    messages: Mutex<Vec<QueueMessage>>,
+    /// Each message with its `DelaySeconds` (0 = at once).
+    messages: Mutex<Vec<(QueueMessage, u32)>>,
     down: AtomicBool,
 }
 
@@ -31,19 +33,41 @@ impl MemoryQueue {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(QueueMessage, u32)>> {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn messages(&self) -> Vec<QueueMessage> {
-        self.messages.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.lock().iter().map(|(m, _)| m.clone()).collect()
+    }
+
+    /// Each message's delay in seconds, in the order of [`messages`](Self::messages).
+    pub fn delays(&self) -> Vec<u32> {
+        self.lock().iter().map(|(_, d)| *d).collect()
+    }
+
+    /// Takes every message off the queue (as a receive of all would).
+    pub fn take(&self) -> Vec<QueueMessage> {
+        std::mem::take(&mut *self.lock()).into_iter().map(|(m, _)| m).collect()
+    }
+
+    fn push(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("memory queue is down".into()));
+        }
+        self.lock().push((message.clone(), delay_secs));
+        Ok(())
     }
 }
 
 #[async_trait]
 impl EventQueue for MemoryQueue {
     async fn send(&self, message: &QueueMessage) -> Result<(), QueueError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(QueueError::Unavailable("memory queue is down".into()));
-        }
-        self.messages.lock().unwrap_or_else(|p| p.into_inner()).push(message.clone());
-        Ok(())
+        self.push(message, 0)
+    }
+
+    async fn send_delayed(&self, message: &QueueMessage, delay_secs: u32) -> Result<(), QueueError> {
+        self.push(message, delay_secs)
     }
 }
 

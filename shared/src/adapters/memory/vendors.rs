@@ -8,12 +8,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::domain::brevo::{AttributeType, AttributeValue, BrevoEvent, BrevoOrder, ContactUpdate};
-use crate::ports::{BrevoApi, CustomerState, RemoteError, StripeApi};
+use super::FixedClock;
+use crate::domain::brevo::{
+    AttributeType, AttributeValue, BrevoEvent, BrevoOrder, ContactUpdate, ImportStarted, ProcessStatus,
+};
+use crate::ports::{BrevoApi, Clock, CustomerState, RemoteError, StripeApi, SystemClock};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -125,6 +128,10 @@ pub enum BrevoOp {
     EnsureAttributes,
     Upsert,
     Import,
+    /// `import_status` (answers an error).
+    ImportStatus,
+    /// `modified_since`.
+    Listing,
     RemoveFromList,
     /// The whole `send_events` call.
     Events,
@@ -144,6 +151,21 @@ pub struct BrevoRecord {
     pub orders: Vec<BrevoOrder>,
     pub upserts: usize,
     pub imports: usize,
+    /// `import_status` calls (Brevo's `Other` family: 100 per hour).
+    pub status_checks: usize,
+    /// `modified_since` calls.
+    pub listings: usize,
+    /// E-mail → when it was last written (the fake's clock, unix seconds).
+    pub modified: BTreeMap<String, i64>,
+}
+
+/// One import the fake accepted: its rows wait until it completes.
+#[derive(Debug, Clone)]
+struct FakeImport {
+    rows: Vec<ContactUpdate>,
+    list_ids: Vec<i64>,
+    checks: u32,
+    completed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -153,17 +175,57 @@ struct BrevoState {
     faults: HashMap<BrevoOp, VecDeque<RemoteError>>,
     /// Events of these names are refused one by one (a 207), until healed.
     refused_events: HashMap<String, RemoteError>,
+    /// Imports by process id (from 1).
+    processes: BTreeMap<i64, FakeImport>,
+    /// An import completes (its rows applied) at this status check (0: at once).
+    checks_to_complete: u32,
+    /// Rows of these e-mails are skipped by imports (as Brevo skips a row
+    /// whose SMS belongs to another contact).
+    skipped_rows: BTreeSet<String>,
+    /// The next status checks that find no budget (`Ok(None)`).
+    no_budget: usize,
 }
 
-/// Brevo as a record of what it was sent; fails on demand.
-#[derive(Debug, Default)]
+/// Brevo as a record of what it was sent; fails on demand. Imports are
+/// asynchronous as Brevo's: their rows are applied when the process
+/// completes (by default at its first status check), a row of
+/// [`skip_import_rows`](Self::skip_import_rows) never.
+#[derive(Debug)]
 pub struct MemoryBrevo {
     state: Mutex<BrevoState>,
+    /// The clock contacts are stamped with (`None`: the system's).
+    clock: Option<Arc<FixedClock>>,
+}
+
+impl Default for MemoryBrevo {
+    fn default() -> Self {
+        Self { state: Mutex::new(BrevoState { checks_to_complete: 1, ..BrevoState::default() }), clock: None }
+    }
 }
 
 impl MemoryBrevo {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Contacts are stamped `modified` by this clock (the consumer's, in tests).
+    pub fn with_clock(clock: Arc<FixedClock>) -> Self {
+        Self { clock: Some(clock), ..Self::default() }
+    }
+
+    /// Imports complete at their `n`-th status check (0: at once).
+    pub fn complete_imports_at_check(&self, n: u32) {
+        lock(&self.state).checks_to_complete = n;
+    }
+
+    /// Imports skip the rows of these e-mails.
+    pub fn skip_import_rows(&self, emails: &[&str]) {
+        lock(&self.state).skipped_rows.extend(emails.iter().map(|e| (*e).to_owned()));
+    }
+
+    /// The next `n` status checks find no budget now (`Ok(None)`).
+    pub fn no_status_budget(&self, n: usize) {
+        lock(&self.state).no_budget = n;
     }
 
     /// The next `times` calls of `op` fail with `error`.
@@ -193,12 +255,27 @@ impl MemoryBrevo {
         }
     }
 
+    fn now(&self) -> i64 {
+        self.clock.as_ref().map_or_else(|| SystemClock.now_unix(), |c| c.now_unix())
+    }
+
     /// What an upsert or import does: attributes and list additions only
     /// (removals are list calls, as in Brevo).
-    fn apply(record: &mut BrevoRecord, c: &ContactUpdate, extra_lists: &[i64]) {
+    fn apply(record: &mut BrevoRecord, c: &ContactUpdate, extra_lists: &[i64], now: i64) {
         record.contacts.entry(c.email.clone()).or_default().extend(c.attributes.clone());
         for l in c.list_ids.iter().chain(extra_lists) {
             record.lists.entry(*l).or_default().insert(c.email.clone());
+        }
+        record.modified.insert(c.email.clone(), now);
+    }
+
+    /// Applies an import's rows, except the skipped ones.
+    fn complete(st: &mut BrevoState, process_id: i64, now: i64) {
+        let Some(p) = st.processes.get_mut(&process_id).filter(|p| !p.completed) else { return };
+        p.completed = true;
+        let (rows, lists) = (p.rows.clone(), p.list_ids.clone());
+        for c in rows.iter().filter(|c| !st.skipped_rows.contains(&c.email)) {
+            Self::apply(&mut st.record, c, &lists, now);
         }
     }
 }
@@ -213,18 +290,61 @@ impl BrevoApi for MemoryBrevo {
         self.fault(BrevoOp::Upsert)?;
         let mut st = lock(&self.state);
         st.record.upserts += 1;
-        Self::apply(&mut st.record, contact, &[]);
+        Self::apply(&mut st.record, contact, &[], self.now());
         Ok(())
     }
 
-    async fn import_contacts(&self, contacts: &[ContactUpdate], list_ids: &[i64]) -> Result<(), RemoteError> {
+    async fn import_contacts(
+        &self,
+        contacts: &[ContactUpdate],
+        list_ids: &[i64],
+    ) -> Result<Vec<ImportStarted>, RemoteError> {
         self.fault(BrevoOp::Import)?;
+        let now = self.now();
         let mut st = lock(&self.state);
         st.record.imports += 1;
-        for c in contacts {
-            Self::apply(&mut st.record, c, list_ids);
+        let id = i64::try_from(st.processes.len()).unwrap_or(0) + 1;
+        let import = FakeImport { rows: contacts.to_vec(), list_ids: list_ids.to_vec(), checks: 0, completed: false };
+        st.processes.insert(id, import);
+        if st.checks_to_complete == 0 {
+            Self::complete(&mut st, id, now);
         }
-        Ok(())
+        Ok(vec![ImportStarted { process_id: Some(id), contacts: contacts.len() }])
+    }
+
+    async fn import_status(&self, process_id: i64) -> Result<Option<ProcessStatus>, RemoteError> {
+        self.fault(BrevoOp::ImportStatus)?;
+        let now = self.now();
+        let mut st = lock(&self.state);
+        if st.no_budget > 0 {
+            st.no_budget -= 1;
+            return Ok(None);
+        }
+        st.record.status_checks += 1;
+        let due = st.checks_to_complete;
+        let Some(p) = st.processes.get_mut(&process_id) else {
+            return Err(RemoteError::new(
+                crate::ports::Vendor::Brevo,
+                crate::ports::RemoteErrorKind::NotFound,
+                "processId is invalid",
+            ));
+        };
+        p.checks += 1;
+        let (checks, completed) = (p.checks, p.completed);
+        if !completed && checks < due {
+            return Ok(Some(if checks == 1 { ProcessStatus::Queued } else { ProcessStatus::InProcess }));
+        }
+        Self::complete(&mut st, process_id, now);
+        Ok(Some(ProcessStatus::Completed))
+    }
+
+    async fn modified_since(&self, list_id: i64, since: i64) -> Result<BTreeSet<String>, RemoteError> {
+        self.fault(BrevoOp::Listing)?;
+        let mut st = lock(&self.state);
+        st.record.listings += 1;
+        let rec = &st.record;
+        let members = rec.lists.get(&list_id).cloned().unwrap_or_default();
+        Ok(members.into_iter().filter(|e| rec.modified.get(e).is_some_and(|t| *t > since)).collect())
     }
 
     async fn remove_from_list(&self, list_id: i64, emails: &[String]) -> Result<(), RemoteError> {

@@ -1,12 +1,14 @@
 //! Step 4: contacts. Computes each reloaded customer's metrics and contact,
 //! makes sure the attributes exist, pushes the contacts (one upsert each
-//! below the import threshold, asynchronous imports above it, then list
-//! removals), and takes deleted customers out of the managed lists.
+//! below the import threshold, asynchronous imports above it — followed to
+//! their end by [`super::imports`] — then list removals), and takes deleted
+//! customers out of the managed lists.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::stream::{self, StreamExt};
 
+use super::imports::StartedImport;
 use super::item::Batch;
 use super::reload::States;
 use super::Consumer;
@@ -24,7 +26,7 @@ pub(super) enum Written {
     Imported,
 }
 
-type Pushed = Vec<(String, Result<Written, RemoteError>)>;
+pub(super) type Pushed = Vec<(String, Result<Written, RemoteError>)>;
 
 impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
     /// Metrics and contact of every reloaded customer (or why there is none).
@@ -100,7 +102,8 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         let to_send: BTreeMap<String, ContactUpdate> =
             contacts.into_iter().filter(|(cid, _)| self.ledger.is_none() || gate.pending.contains_key(cid)).collect();
         let urgent = self.with_events_due(batch);
-        let pushed = self.send_contacts(&to_send, &urgent).await;
+        let (mut pushed, imports) = self.send_contacts(&to_send, &urgent, batch.now).await;
+        self.follow_imports(imports, &mut pushed, &gate.pending, batch).await;
         let mut finished = Vec::new();
         for (cid, res) in &pushed {
             match (gate.pending.remove(cid), res) {
@@ -114,7 +117,9 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         self.settle_ledger(finished, batch.now).await;
         for (cid, res) in pushed {
             match res {
-                Ok(_) => batch.stats.contacts_synced += 1,
+                Ok(Written::Now) => batch.stats.contacts_synced += 1,
+                // Counted when its import is seen to have applied it.
+                Ok(Written::Imported) => {}
                 Err(e) => {
                     batch.stats.contacts_failed += 1;
                     tracing::warn!(customer = %cid, retryable = e.is_retryable(), kind = e.kind.as_str(), cause = %e, "Brevo refused the contact");
@@ -124,7 +129,8 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         }
     }
 
-    /// The customers a Brevo event is about to be sent for in this batch.
+    /// The customers a Brevo event is about to be sent for in this batch,
+    /// and those of real-time work (the rows an import did not apply).
     /// Their contacts are written in real time, never by the asynchronous
     /// import: an automation the event triggers must find the attributes
     /// already there (an import applies its rows later).
@@ -133,9 +139,10 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
         batch
             .active()
             .filter(|(_, w)| {
-                w.forward.as_ref().is_some_and(|f| {
-                    s.sends_event(&f.event_type) && batch.now.saturating_sub(f.created) <= s.event_max_age_secs()
-                })
+                w.realtime
+                    || w.forward.as_ref().is_some_and(|f| {
+                        s.sends_event(&f.event_type) && batch.now.saturating_sub(f.created) <= s.event_max_age_secs()
+                    })
             })
             .flat_map(|(_, w)| w.customers.iter().cloned())
             .collect()
@@ -143,12 +150,18 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
 
     /// Upserts the contacts with events due, and the rest one by one below
     /// the import threshold or by import above it; then the list removals of
-    /// all of them, one call per list.
-    async fn send_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>, urgent: &BTreeSet<String>) -> Pushed {
-        let (now, later): (BTreeMap<String, ContactUpdate>, BTreeMap<String, ContactUpdate>) =
+    /// all of them, one call per list. Also the imports Brevo accepted.
+    async fn send_contacts(
+        &self,
+        contacts: &BTreeMap<String, ContactUpdate>,
+        urgent: &BTreeSet<String>,
+        now: i64,
+    ) -> (Pushed, Vec<StartedImport>) {
+        let (real_time, later): (BTreeMap<String, ContactUpdate>, BTreeMap<String, ContactUpdate>) =
             contacts.clone().into_iter().partition(|(cid, _)| urgent.contains(cid));
-        let mut out = self.upsert_each(now.iter()).await;
-        out.extend(self.write_contacts(&later).await);
+        let mut out = self.upsert_each(real_time.iter()).await;
+        let (written, imports) = self.write_contacts(&later, now).await;
+        out.extend(written);
         let failed = self.unlink_lists(contacts).await;
         for (cid, res) in out.iter_mut() {
             if res.is_ok() {
@@ -157,14 +170,19 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
                 }
             }
         }
-        out
+        (out, imports)
     }
 
-    /// Attributes and list additions: upserts or imports.
-    async fn write_contacts(&self, contacts: &BTreeMap<String, ContactUpdate>) -> Pushed {
+    /// Attributes and list additions: upserts or imports (with the imports
+    /// Brevo accepted, each holding its rows).
+    async fn write_contacts(
+        &self,
+        contacts: &BTreeMap<String, ContactUpdate>,
+        now: i64,
+    ) -> (Pushed, Vec<StartedImport>) {
         let threshold = self.settings.brevo.import_threshold.max(1);
         if contacts.len() < threshold {
-            return self.upsert_each(contacts.iter()).await;
+            return (self.upsert_each(contacts.iter()).await, Vec::new());
         }
         // Import: one per distinct set of lists.
         let mut groups: BTreeMap<Vec<i64>, Vec<(&String, &ContactUpdate)>> = BTreeMap::new();
@@ -174,20 +192,38 @@ impl<S, B: BrevoApi, I, C> Consumer<S, B, I, C> {
             groups.entry(lists).or_default().push((cid, c));
         }
         let mut out = Vec::with_capacity(contacts.len());
+        let mut imports = Vec::new();
         for (lists, members) in groups {
-            if lists.is_empty() {
+            let Some(&list_id) = lists.first() else {
                 // An import needs at least one list: upsert these one by one.
                 out.extend(self.upsert_each(members.into_iter()).await);
                 continue;
-            }
+            };
             let batch: Vec<ContactUpdate> = members.iter().map(|(_, c)| (*c).clone()).collect();
-            let res = self.brevo.import_contacts(&batch, &lists).await.map(|()| Written::Imported);
-            out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), res.clone())));
+            match self.brevo.import_contacts(&batch, &lists).await {
+                Err(e) => out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), Err(e.clone())))),
+                Ok(started) => {
+                    out.extend(members.iter().map(|(cid, _)| ((*cid).clone(), Ok(Written::Imported))));
+                    // Each import holds the next `contacts` of the members, in order.
+                    let mut rest = members.iter().map(|(cid, c)| ((*cid).clone(), (*c).clone()));
+                    for s in started {
+                        let rows: Vec<(String, ContactUpdate)> = rest.by_ref().take(s.contacts).collect();
+                        imports.push(StartedImport { process_id: s.process_id, list_id, started_at: now, rows });
+                    }
+                    let unaccounted: Vec<(String, ContactUpdate)> = rest.collect();
+                    if !unaccounted.is_empty() {
+                        imports.push(StartedImport { process_id: None, list_id, started_at: now, rows: unaccounted });
+                    }
+                }
+            }
         }
-        out
+        (out, imports)
     }
 
-    async fn upsert_each<'a>(&self, contacts: impl Iterator<Item = (&'a String, &'a ContactUpdate)>) -> Pushed {
+    pub(super) async fn upsert_each<'a>(
+        &self,
+        contacts: impl Iterator<Item = (&'a String, &'a ContactUpdate)>,
+    ) -> Pushed {
         stream::iter(contacts)
             .map(|(cid, c)| async move { (cid.clone(), self.brevo.upsert_contact(c).await.map(|()| Written::Now)) })
             .buffer_unordered(self.options.push_concurrency.max(1))

@@ -20,7 +20,7 @@ impl<S, B, I, C> Consumer<S, B, I, C> {
         let max = self.options.max_customers_per_message.max(1);
         for item in &mut batch.items {
             let Some(w) = item.active() else { continue };
-            if w.customers.len() <= max {
+            if w.customers.len() <= max || w.realtime {
                 continue;
             }
             let parent = match w.dedup_key.as_deref() {

@@ -32,6 +32,11 @@ pub(super) struct Work {
     pub forward: Option<Forward>,
     /// The e-mail of a customer the event says was deleted.
     pub deleted_email: Option<String>,
+    /// An import to look at (an [`ImportCheck`](super::ImportCheck) message).
+    pub import_check: Option<Box<super::ImportCheck>>,
+    /// Its customers' contacts are upserted one by one, never imported, and
+    /// never split into units (the rows an import did not apply).
+    pub realtime: bool,
 }
 
 /// One message and everything the steps decided about it.

@@ -8,7 +8,9 @@
 //!    naming customers); drop what must not act (livemode mismatch, thin
 //!    events, in-batch duplicates, permanently bad messages).
 //! 2. [`claim`]: claim each key in the idempotency store (a completed key is a
-//!    duplicate and sends nothing; one held elsewhere comes back later).
+//!    duplicate and sends nothing; one held elsewhere comes back later); then
+//!    [`imports`]: look at the imports that check messages name (an import
+//!    is followed to its end, never taken as applied from its 202).
 //! 3. [`reload`]: find the customers behind charges and catalogue objects,
 //!    then reload every touched customer's *current* state from Stripe once
 //!    per batch (so late or out-of-order events converge on the newest state).
@@ -39,6 +41,7 @@ mod claim;
 mod contacts;
 mod defer;
 mod forward;
+mod imports;
 mod item;
 pub mod ledger;
 mod plan;
@@ -86,6 +89,8 @@ pub struct Snapshot {
 }
 
 pub const SNAPSHOT_OBJECT: &str = "stripe_brevo.snapshot";
+
+pub use imports::{ImportCheck, ImportRow, RowMark, IMPORT_CHECK_OBJECT, MODIFIED_MARGIN_SECS};
 
 /// Why a message must come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +268,11 @@ pub struct ConsumeOptions {
     pub reserve: std::time::Duration,
     /// Delay of the copy of a message whose twin is in progress elsewhere.
     pub twin_delay_secs: u32,
+    /// Looks at an import before its rows still missing count as not
+    /// applied (they are then upserted one by one). With the first after
+    /// `connectors.brevo.import_check_delay` (60 s) and each later one twice
+    /// as late (at most 900 s), 8 looks span about 75 minutes.
+    pub import_checks: u32,
 }
 
 impl Default for ConsumeOptions {
@@ -275,6 +285,7 @@ impl Default for ConsumeOptions {
             max_customers_per_message: 10,
             reserve: std::time::Duration::from_secs(20),
             twin_delay_secs: 60,
+            import_checks: 8,
         }
     }
 }
@@ -323,6 +334,7 @@ where
         tracing::info!(messages = messages.len(), budget_ms = ?deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64), "batch started");
         self.plan(&mut batch);
         self.claim(&mut batch).await;
+        self.check_imports(&mut batch).await;
         self.find_customers(&mut batch).await;
         self.split_fanout(&mut batch).await;
         let states = self.reload(&mut batch).await;

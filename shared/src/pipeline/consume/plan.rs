@@ -1,5 +1,5 @@
 //! Step 1: what each message asks for. Parses a Stripe event (or a backfill
-//! snapshot), refuses what must not act (another mode's events, thin events,
+//! snapshot, or an import check), refuses what must not act (another mode's events, thin events,
 //! permanently bad bodies) and marks in-batch copies as duplicates.
 
 use std::collections::HashSet;
@@ -42,7 +42,9 @@ impl<S: StripeApi, B, I, C> Consumer<S, B, I, C> {
         let env = match parse_envelope(m.body.as_bytes()) {
             Ok(e) => e,
             Err(e) => {
-                return parse_snapshot(&m.body).unwrap_or_else(|| Parsed::Dead(format!("not a Stripe event: {e}")))
+                return parse_snapshot(&m.body)
+                    .or_else(|| super::imports::parse_import_check(&m.body))
+                    .unwrap_or_else(|| Parsed::Dead(format!("not a Stripe event: {e}")))
             }
         };
         span.record("event_id", tracing::field::display(&env.id));

@@ -15,6 +15,8 @@ use crate::domain::stripe::{Charge, Customer, Subscription};
 use crate::ports::{CustomerState, IdempotencyStore, RemoteError, RemoteErrorKind, Vendor};
 use crate::settings::ListIds;
 
+mod imports;
+
 const NOW: i64 = 1_780_000_000;
 const FIXTURES: &str = include_str!("../../../../tests/fixtures/stripe/fixtures3.json");
 
@@ -104,14 +106,17 @@ impl World {
     fn with(configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings::default();
         settings.stripe.lists = ListIds { all_customers: Some(20), subscribers: Some(21), churned: Some(22) };
+        // Imports followed in place are looked at without waiting.
+        settings.brevo.import_check_delay = std::time::Duration::ZERO;
         configure(&mut settings);
-        let (stripe, brevo) = (Arc::new(MemoryStripe::new(false)), Arc::new(MemoryBrevo::new()));
+        let clock = Arc::new(FixedClock::at(NOW));
+        let (stripe, brevo) = (Arc::new(MemoryStripe::new(false)), Arc::new(MemoryBrevo::with_clock(clock.clone())));
         let (dedup, dlq) = (Arc::new(MemoryIdempotency::new()), Arc::new(MemoryDeadLetters::new()));
         let consumer = Consumer {
             stripe: stripe.clone(),
             brevo: brevo.clone(),
             dedup: dedup.clone(),
-            clock: Arc::new(FixedClock::at(NOW)),
+            clock,
             dead_letters: Some(dlq.clone() as Arc<dyn DeadLetters>),
             status: None,
             requeue: None,
@@ -517,8 +522,13 @@ async fn a_snapshot_naming_many_customers_is_split_into_units_on_the_queue() {
     let sizes: Vec<usize> =
         units.iter().map(|b| serde_json::from_str::<Snapshot>(b).unwrap().customers.len()).collect();
     assert_eq!(sizes, [10, 10, 5]);
-    // WHEN the units are consumed, and the snapshot comes again
+    // WHEN the units are consumed (their 25 contacts are one import, whose
+    // check comes back from the queue), and the snapshot comes again
     let done = w.consume(units.clone()).await;
+    let checks: Vec<String> =
+        queue.take().into_iter().filter(|m| m.event_type == IMPORT_CHECK_OBJECT).map(|m| m.body).collect();
+    assert_eq!(checks.len(), 1);
+    assert!(outcomes(&w.consume(checks).await).iter().all(|o| **o == Outcome::Done));
     let again = w.consume(vec![snap]).await;
     let units_again = w.consume(units).await;
     // THEN every customer is in Brevo once; the copies are duplicates

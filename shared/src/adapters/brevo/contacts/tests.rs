@@ -88,6 +88,9 @@ async fn splits_an_import_that_would_exceed_the_size_limit() {
     assert!(receipt.requests > 1, "{receipt:?}");
     assert_eq!(receipt.contacts, 50);
     assert_eq!(receipt.process_ids.len(), receipt.requests);
+    assert_eq!(receipt.processes.len(), receipt.requests);
+    assert!(receipt.processes.iter().all(|p| p.process_id == Some(78)));
+    assert_eq!(receipt.processes.iter().map(|p| p.contacts).sum::<usize>(), 50, "each import says how many it holds");
     let mut seen = Vec::new();
     for r in received(&server).await {
         assert!(r.body.len() <= 2_000, "body of {} bytes", r.body.len());

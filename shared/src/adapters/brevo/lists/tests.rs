@@ -79,3 +79,33 @@ async fn a_missing_list_is_not_success() {
     assert!(!c.list_exists(99).await.unwrap());
     assert_eq!(c.list(21).await.unwrap().unwrap().name, "subscribers");
 }
+
+#[tokio::test]
+async fn lists_every_page_of_a_lists_contacts_modified_since_a_time() {
+    use wiremock::matchers::query_param;
+    let server = MockServer::start().await;
+    let page = |from: usize, n: usize| {
+        let contacts: Vec<_> = (from..from + n)
+            .map(|i| json!({"email": format!("U{i}@Example.com"), "id": i, "modifiedAt": "2026-01-02T03:04:06.000Z"}))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({"contacts": contacts, "count": 503}))
+    };
+    for (offset, from, n) in [("0", 0, 500), ("500", 500, 3)] {
+        Mock::given(method("GET"))
+            .and(path("/v3/contacts/lists/20/contacts"))
+            .and(query_param("modifiedSince", "2026-01-02T03:04:05.000Z"))
+            .and(query_param("limit", "500"))
+            .and(query_param("offset", offset))
+            .and(query_param("sort", "asc"))
+            .respond_with(page(from, n))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let c = client(&server);
+    let listed = c.contacts_modified_since(20, 1_767_323_045).await.unwrap();
+    assert_eq!(listed.len(), 503);
+    assert_eq!(listed[502].email, "u502@example.com", "lower-cased");
+    assert_eq!(listed[0].modified_at, "2026-01-02T03:04:06.000Z");
+    assert_eq!(c.stats().contacts.requests, 2, "a listing is in the contacts family");
+}
