@@ -24,13 +24,14 @@ pub const DLQ_URL: &str = "DLQ_URL";
 pub const STRIPE_WEBHOOK_TOLERANCE_SECS: &str = "STRIPE_WEBHOOK_TOLERANCE_SECS";
 /// Optional: **this process's own** client-side Stripe budget (requests/s),
 /// not divided among anyone (the meaning it always had); when set it wins
-/// over the share of [`STRIPE_ACCOUNT_REQUESTS_PER_SECOND`]. Without either:
-/// 80 live, 20 test (divided by the processes of [`CONSUMER_MAX_CONCURRENCY`]
-/// when that is set).
+/// over the part of [`STRIPE_ACCOUNT_REQUESTS_PER_SECOND`]. Without either:
+/// 80 live, 20 test (of which the process takes its part when
+/// [`CONSUMER_MAX_CONCURRENCY`] is set).
 pub const STRIPE_REQUESTS_PER_SECOND: &str = "STRIPE_REQUESTS_PER_SECOND";
 /// Optional: the Stripe budget (requests/s) of **the whole connector** on the
-/// Stripe account — every process together; each takes an equal share (see
-/// `wiring::budget`). The template passes its `StripeRequestsPerSecond`.
+/// Stripe account — every process together; each takes its part (the poller
+/// a tenth, the consumers the rest equally: see `wiring::budget`). The
+/// template passes its `StripeRequestsPerSecond`.
 pub const STRIPE_ACCOUNT_REQUESTS_PER_SECOND: &str = "STRIPE_ACCOUNT_REQUESTS_PER_SECOND";
 /// Optional: how many consumer instances can run at once (the event source
 /// mapping's `MaximumConcurrency`), so each process sizes its share of the
@@ -152,7 +153,10 @@ pub fn positive_number(env: &dyn EnvSource, name: &str) -> Result<Option<f64>, C
 pub fn positive_integer(env: &dyn EnvSource, name: &str) -> Result<Option<u32>, ConfigError> {
     optional(env, name)
         .map(|v| {
-            v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| ConfigError::invalid(name, "must be a whole number ≥ 1"))
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ConfigError::invalid(name, "must be a whole number ≥ 1"))
         })
         .transpose()
 }

@@ -254,15 +254,18 @@ async fn a_429_of_the_account_limit_saying_stripe_should_retry_false_is_not_retr
 
 #[tokio::test]
 async fn clients_pacing_at_their_shares_of_an_account_budget_stay_under_the_accounts_limit() {
-    // Three processes sharing 20 r/s, the template's numbers, against
-    // Stripe's test-mode 25 r/s: each paced at 20/3 with a burst of one.
+    // The template's numbers: a poller and two consumers sharing 20 r/s,
+    // against Stripe's test-mode 25 r/s, each paced at its part with a
+    // burst of one.
+    use shared::wiring::budget::{Instances, Role};
     let sb = limited_sandbox(RateLimit::TEST).await;
-    let share = shared::wiring::budget::share(20.0, 3);
-    let clients: Vec<StripeClient> = (0..3)
-        .map(|_| {
+    let instances = Instances::Deployed { consumers: 2 };
+    let clients: Vec<StripeClient> = [Role::Poller, Role::Consumer, Role::Consumer]
+        .into_iter()
+        .map(|role| {
             StripeClient::builder(sb.base_url(), SecretString::from(DEFAULT_SECRET_KEY.to_owned()))
                 .retry_policy(fast(1))
-                .requests_per_second(Some(share))
+                .requests_per_second(Some(20.0 * instances.stripe_part(role)))
                 .burst(1)
                 .build()
                 .unwrap()

@@ -519,7 +519,8 @@ fn template_rate_budgets_come_from_one_parameter_each_and_are_shared_by_every_pr
     }
     let webhook = env_of(&t, WEBHOOK);
     assert!(
-        !webhook.contains_key("CONSUMER_MAX_CONCURRENCY") && !webhook.contains_key("STRIPE_ACCOUNT_REQUESTS_PER_SECOND"),
+        !webhook.contains_key("CONSUMER_MAX_CONCURRENCY")
+            && !webhook.contains_key("STRIPE_ACCOUNT_REQUESTS_PER_SECOND"),
         "the webhook calls no vendor"
     );
     let params = &t["Parameters"];
@@ -537,9 +538,10 @@ fn template_rate_budgets_come_from_one_parameter_each_and_are_shared_by_every_pr
         shared::wiring::budget::POLLER_INSTANCES,
         "the shares count the poller the template reserves"
     );
-    let shares = instances.stripe_shares();
-    let each = shared::wiring::budget::share(budget, shares);
-    assert!(each * f64::from(shares) <= budget + 1e-9, "{shares} × {each} within {budget}");
+    use shared::wiring::budget::Role;
+    let total = budget * instances.stripe_part(Role::Poller) * f64::from(shared::wiring::budget::POLLER_INSTANCES)
+        + budget * instances.stripe_part(Role::Consumer) * f64::from(consumers);
+    assert!(total <= budget + 1e-9, "the parts of {budget} add up to {total}");
     assert!(budget <= 20.0, "the default leaves room in test mode's 25 r/s and most of live's 100 for checkout");
 }
 

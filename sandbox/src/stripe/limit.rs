@@ -166,10 +166,8 @@ mod tests {
     fn admits_per_second_requests_in_any_one_second_window_then_answers_429() {
         let t = Instant::now();
         let mut l = AccountLimiter::new(Some(RateLimit::per_second(3)));
-        let outcomes: Vec<bool> = [0, 100, 200, 300, 999, 1_000, 1_050, 1_150, 1_201]
-            .iter()
-            .map(|ms| l.arrive(at(t, *ms)).is_ok())
-            .collect();
+        let outcomes: Vec<bool> =
+            [0, 100, 200, 300, 999, 1_000, 1_050, 1_150, 1_201].iter().map(|ms| l.arrive(at(t, *ms)).is_ok()).collect();
         // 0,100,200 in; 300 and 999 out (3 in the window); at 1000 the one of
         // 0 has left, at 1050 nothing more has, at 1150 the one of 100 has,
         // at 1201 the one of 200 has.

@@ -433,10 +433,9 @@ async fn at_once(sb: &StripeSandbox, key: &str, n: usize) -> Vec<(u16, Value)> {
 
 #[tokio::test]
 async fn the_account_rate_limit_is_shared_by_every_key_and_client_of_the_sandbox() {
-    let opts = StripeSandboxOptions::default().with_restricted_key(RK, &["customers"]).with_rate_limit(RateLimit {
-        per_second: 10,
-        ..RateLimit::TEST
-    });
+    let opts = StripeSandboxOptions::default()
+        .with_restricted_key(RK, &["customers"])
+        .with_rate_limit(RateLimit { per_second: 10, ..RateLimit::TEST });
     let sb = StripeSandbox::start(opts).await.unwrap();
     // Eight each: under the limit for either key alone, over it together.
     let (a, b) = tokio::join!(at_once(&sb, DEFAULT_SECRET_KEY, 8), at_once(&sb, RK, 8));

@@ -8,13 +8,18 @@
 //! concurrency 1 and a lease: [`POLLER_INSTANCES`]) and up to
 //! `CONSUMER_MAX_CONCURRENCY` consumers (the event source mapping's
 //! `MaximumConcurrency`, passed by the template from the same parameter);
-//! the webhook calls neither vendor. Each process takes `budget / shares`,
-//! paced with a burst of one request (requests are at least `1/rate` apart),
-//! so together they never send more than the budget in any second, give or
-//! take one request per process where a second begins or ends:
+//! the webhook calls neither vendor. Each process takes its part of the
+//! budget, paced with a burst of one request (requests are at least
+//! `1/rate` apart), so together they never send more than the budget in any
+//! second, give or take one request per process where a second begins or
+//! ends:
 //!
-//! - Stripe: the connector's budget (`STRIPE_ACCOUNT_REQUESTS_PER_SECOND`)
-//!   split among poller + consumers ([`StripeBudget`]);
+//! - Stripe: the connector's budget (`STRIPE_ACCOUNT_REQUESTS_PER_SECOND`):
+//!   the poller takes a fixed tenth ([`POLLER_PART`]) — it lists 100 objects
+//!   per request where a consumer makes about 3 per customer, so a tenth
+//!   keeps it far ahead of the consumers — and the consumers share the rest
+//!   equally ([`StripeBudget`]). An equal split would leave a third of the
+//!   budget idle behind a poller that needs a few percent of it;
 //! - Brevo: `connectors.brevo.rate_limits` — the connector's budget on the
 //!   Brevo account, 80 % of the General plan by default, the rest being the
 //!   headroom — split among the consumers, the only Brevo callers
@@ -32,6 +37,19 @@ use crate::settings::RateLimits;
 /// Poller instances that can run at once: the template reserves a
 /// concurrency of 1 for it, and a run holds a lease.
 pub const POLLER_INSTANCES: u32 = 1;
+
+/// The poller's part of the Stripe budget when it shares it with consumers
+/// (the consumers share the rest). At the template's 20 r/s: 2 r/s, 200
+/// objects listed per second; each of 2 consumers gets 9 r/s.
+pub const POLLER_PART: f64 = 0.1;
+
+/// Which function this process is, for its part of the Stripe budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Poller,
+    /// The consumer, and the CLI (which runs alone: the role does not matter).
+    Consumer,
+}
 
 /// Which processes share the vendors' per-account limits with this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,10 +69,23 @@ impl Instances {
     }
 
     /// Processes sharing the Stripe budget: the poller and every consumer.
-    pub fn stripe_shares(self) -> u32 {
+    pub fn stripe_processes(self) -> u32 {
         match self {
             Self::Alone => 1,
             Self::Deployed { consumers } => consumers.saturating_add(POLLER_INSTANCES),
+        }
+    }
+
+    /// The part (0..=1) of the Stripe budget a process in `role` takes:
+    /// everything alone; deployed, [`POLLER_PART`] for the poller and an
+    /// equal part of the rest for each consumer.
+    pub fn stripe_part(self, role: Role) -> f64 {
+        match (self, role) {
+            (Self::Alone, _) => 1.0,
+            (Self::Deployed { .. }, Role::Poller) => POLLER_PART,
+            (Self::Deployed { consumers }, Role::Consumer) => {
+                (1.0 - POLLER_PART * f64::from(POLLER_INSTANCES)) / f64::from(consumers.max(1))
+            }
         }
     }
 
@@ -78,10 +109,9 @@ pub enum StripeBudget {
     /// `STRIPE_REQUESTS_PER_SECOND`: this process's own budget, not divided,
     /// one second's worth of burst (what the variable always meant).
     Own(f64),
-    /// A share of the connector's account budget (`None`: the client's
-    /// default for the key's mode, 80 live / 20 test) among `shares`
-    /// processes, burst 1.
-    Share { account: Option<f64>, shares: u32 },
+    /// `part` (0..=1) of the connector's account budget (`None`: the
+    /// client's default for the key's mode, 80 live / 20 test), burst 1.
+    Share { account: Option<f64>, part: f64 },
     /// Nothing configured and alone: the client's default, unchanged.
     Default,
 }
@@ -95,14 +125,15 @@ pub struct Pace {
 
 impl StripeBudget {
     /// From `STRIPE_REQUESTS_PER_SECOND`, `STRIPE_ACCOUNT_REQUESTS_PER_SECOND`
-    /// and `instances` (the first wins, as before; then the account's share).
-    pub fn from_env(env: &dyn EnvSource, instances: Instances) -> Result<Self, ConfigError> {
+    /// and `instances`, for a process in `role` (the first variable wins, as
+    /// before; then the role's part of the account budget).
+    pub fn from_env(env: &dyn EnvSource, instances: Instances, role: Role) -> Result<Self, ConfigError> {
         let own = config::positive_number(env, config::STRIPE_REQUESTS_PER_SECOND)?;
         let account = config::positive_number(env, config::STRIPE_ACCOUNT_REQUESTS_PER_SECOND)?;
         Ok(match (own, account, instances) {
             (Some(own), _, _) => Self::Own(own),
             (None, None, Instances::Alone) => Self::Default,
-            (None, account, instances) => Self::Share { account, shares: instances.stripe_shares() },
+            (None, account, instances) => Self::Share { account, part: instances.stripe_part(role) },
         })
     }
 
@@ -110,9 +141,9 @@ impl StripeBudget {
     pub fn pace(&self, live: bool) -> Option<Pace> {
         match *self {
             Self::Own(per_second) => Some(Pace { per_second, burst: None }),
-            Self::Share { account, shares } => {
+            Self::Share { account, part } => {
                 let account = account.unwrap_or(if live { DEFAULT_LIVE_RPS } else { DEFAULT_TEST_RPS });
-                Some(Pace { per_second: share(account, shares), burst: Some(1) })
+                Some(Pace { per_second: account * part, burst: Some(1) })
             }
             Self::Default => None,
         }
@@ -156,8 +187,8 @@ mod tests {
         assert_eq!(Instances::from_env(&env(&[])).unwrap(), Instances::Alone);
         let deployed = Instances::from_env(&env(&[(CONSUMER_MAX_CONCURRENCY, "2")])).unwrap();
         assert_eq!(deployed, TWO_CONSUMERS);
-        assert_eq!((deployed.stripe_shares(), deployed.brevo_shares()), (3, 2));
-        assert_eq!((Instances::Alone.stripe_shares(), Instances::Alone.brevo_shares()), (1, 1));
+        assert_eq!((deployed.stripe_processes(), deployed.brevo_shares()), (3, 2));
+        assert_eq!((Instances::Alone.stripe_processes(), Instances::Alone.brevo_shares()), (1, 1));
         let e = Instances::from_env(&env(&[(CONSUMER_MAX_CONCURRENCY, "0")])).unwrap_err().to_string();
         assert!(e.contains(CONSUMER_MAX_CONCURRENCY), "{e}");
     }
@@ -172,36 +203,53 @@ mod tests {
     }
 
     #[test]
-    fn the_template_budget_is_split_among_poller_and_consumers_with_a_burst_of_one() {
+    fn the_parts_of_the_stripe_budget_add_up_to_it_the_poller_taking_a_tenth() {
+        for consumers in [1, 2, 3, 10, 1000] {
+            let i = Instances::Deployed { consumers };
+            let total = i.stripe_part(Role::Poller) * f64::from(POLLER_INSTANCES)
+                + i.stripe_part(Role::Consumer) * f64::from(consumers);
+            assert!((total - 1.0).abs() < 1e-9, "{consumers} consumers: {total}");
+        }
+        assert_eq!(TWO_CONSUMERS.stripe_part(Role::Poller), 0.1);
+        assert_eq!(Instances::Alone.stripe_part(Role::Poller), 1.0, "alone a process takes it all");
+        assert_eq!(Instances::Alone.stripe_part(Role::Consumer), 1.0);
+    }
+
+    #[test]
+    fn the_template_budget_gives_the_poller_2_and_each_consumer_9_requests_per_second_with_a_burst_of_one() {
         let vars = [(STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "20"), (CONSUMER_MAX_CONCURRENCY, "2")];
-        let b = StripeBudget::from_env(&env(&vars), Instances::from_env(&env(&vars)).unwrap()).unwrap();
-        assert_eq!(b, StripeBudget::Share { account: Some(20.0), shares: 3 });
-        let pace = b.pace(false).unwrap();
-        assert!((pace.per_second - 20.0 / 3.0).abs() < 1e-9, "{pace:?}");
-        assert_eq!(pace.burst, Some(1));
-        assert_eq!(b.pace(true), b.pace(false), "an account figure does not depend on the key's mode");
+        let instances = Instances::from_env(&env(&vars)).unwrap();
+        let poller = StripeBudget::from_env(&env(&vars), instances, Role::Poller).unwrap();
+        let consumer = StripeBudget::from_env(&env(&vars), instances, Role::Consumer).unwrap();
+        assert_eq!(poller, StripeBudget::Share { account: Some(20.0), part: 0.1 });
+        let (p, c) = (poller.pace(false).unwrap(), consumer.pace(false).unwrap());
+        assert!((p.per_second - 2.0).abs() < 1e-9 && (c.per_second - 9.0).abs() < 1e-9, "{p:?} {c:?}");
+        assert_eq!((p.burst, c.burst), (Some(1), Some(1)));
+        assert_eq!(consumer.pace(true), consumer.pace(false), "an account figure does not depend on the key's mode");
     }
 
     #[test]
     fn the_process_budget_variable_keeps_its_meaning_and_wins() {
         let vars = [(STRIPE_REQUESTS_PER_SECOND, "12"), (STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "20")];
-        let b = StripeBudget::from_env(&env(&vars), TWO_CONSUMERS).unwrap();
+        let b = StripeBudget::from_env(&env(&vars), TWO_CONSUMERS, Role::Poller).unwrap();
         assert_eq!(b, StripeBudget::Own(12.0));
         assert_eq!(b.pace(true), Some(Pace { per_second: 12.0, burst: None }), "not divided, burst as before");
-        let e = StripeBudget::from_env(&env(&[(STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "-1")]), Instances::Alone)
-            .unwrap_err()
-            .to_string();
+        let e =
+            StripeBudget::from_env(&env(&[(STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "-1")]), Instances::Alone, Role::Poller)
+                .unwrap_err()
+                .to_string();
         assert!(e.contains(STRIPE_ACCOUNT_REQUESTS_PER_SECOND), "{e}");
     }
 
     #[test]
     fn alone_without_a_figure_the_client_default_stays_and_deployed_it_is_divided() {
-        assert_eq!(StripeBudget::from_env(&env(&[]), Instances::Alone).unwrap(), StripeBudget::Default);
+        assert_eq!(StripeBudget::from_env(&env(&[]), Instances::Alone, Role::Consumer).unwrap(), StripeBudget::Default);
         assert_eq!(StripeBudget::Default.pace(true), None);
-        let b = StripeBudget::from_env(&env(&[]), TWO_CONSUMERS).unwrap();
-        assert_eq!(b.pace(true).unwrap().per_second, DEFAULT_LIVE_RPS / 3.0);
-        assert_eq!(b.pace(false).unwrap().per_second, DEFAULT_TEST_RPS / 3.0);
-        let alone = StripeBudget::from_env(&env(&[(STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "20")]), Instances::Alone);
+        let b = StripeBudget::from_env(&env(&[]), TWO_CONSUMERS, Role::Poller).unwrap();
+        assert!((b.pace(true).unwrap().per_second - DEFAULT_LIVE_RPS * 0.1).abs() < 1e-9);
+        assert!((b.pace(false).unwrap().per_second - DEFAULT_TEST_RPS * 0.1).abs() < 1e-9);
+        let vars = [(STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "20")];
+        let alone = StripeBudget::from_env(&env(&vars), Instances::Alone, Role::Consumer);
         assert_eq!(alone.unwrap().pace(true), Some(Pace { per_second: 20.0, burst: Some(1) }), "the CLI takes it all");
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use secrecy::SecretString;
 
-use super::budget::{self, Instances, StripeBudget};
+use super::budget::{self, Instances, Role, StripeBudget};
 use crate::adapters::brevo::{BrevoClient, BrevoConfig};
 use crate::adapters::secrets::{LazySecret, SecretSource};
 use crate::adapters::stripe::StripeClient;
@@ -34,19 +34,25 @@ pub struct StripeApiConfig {
     /// client-side Stripe budget, not divided (poller and consumer alike);
     /// wins over [`StripeApiConfig::budget`]'s share when set.
     pub requests_per_second: Option<f64>,
-    /// How this process paces Stripe: its own figure, else its share of
-    /// `STRIPE_ACCOUNT_REQUESTS_PER_SECOND` among the processes of
-    /// `CONSUMER_MAX_CONCURRENCY` (see [`super::budget`]).
+    /// How this process paces Stripe: its own figure, else its part of
+    /// `STRIPE_ACCOUNT_REQUESTS_PER_SECOND` given the poller and the
+    /// `CONSUMER_MAX_CONCURRENCY` consumers (see [`super::budget`]).
     pub budget: StripeBudget,
 }
 
 impl StripeApiConfig {
+    /// The consumer's (and the CLI's: alone, the role does not matter).
     pub fn from_env(env: &dyn EnvSource, settings: &Settings) -> Result<Self, ConfigError> {
+        Self::for_role(env, settings, Role::Consumer)
+    }
+
+    /// A process in `role` (its part of the account's Stripe budget).
+    pub fn for_role(env: &dyn EnvSource, settings: &Settings, role: Role) -> Result<Self, ConfigError> {
         Ok(Self {
             base_url: config::base_url(env, config::STRIPE_API_BASE, config::DEFAULT_STRIPE_API_BASE)?,
             secret_key: SecretSource::resolve(settings.stripe.secret_key.as_ref(), env, config::STRIPE_SECRET_KEY)?,
             requests_per_second: config::positive_number(env, config::STRIPE_REQUESTS_PER_SECOND)?,
-            budget: StripeBudget::from_env(env, Instances::from_env(env)?)?,
+            budget: StripeBudget::from_env(env, Instances::from_env(env)?, role)?,
         })
     }
 
@@ -233,7 +239,8 @@ impl PollerConfig {
         let settings = super::settings(env)?;
         let queue_url = config::required(env, config::QUEUE_URL)?;
         let cursor_table = config::required(env, config::CURSOR_TABLE)?;
-        Ok(Self { stripe: StripeApiConfig::from_env(env, &settings)?, settings, queue_url, cursor_table })
+        let stripe = StripeApiConfig::for_role(env, &settings, Role::Poller)?;
+        Ok(Self { stripe, settings, queue_url, cursor_table })
     }
 
     /// The poller's Stripe client for `key`, with its budget.

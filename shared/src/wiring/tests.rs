@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::*;
-use crate::adapters::secrets::SecretSource;
 use crate::adapters::brevo::Family;
+use crate::adapters::secrets::SecretSource;
 use crate::config::{
     BREVO_API_KEY, CONNECTOR_CONFIG, CONSUMER_MAX_CONCURRENCY, CURSOR_TABLE, DEDUP_TABLE, DLQ_URL, QUEUE_URL,
     STRIPE_ACCOUNT_REQUESTS_PER_SECOND, STRIPE_API_BASE, STRIPE_REQUESTS_PER_SECOND, STRIPE_SECRET_KEY,
@@ -192,7 +192,7 @@ fn key() -> SecretString {
 }
 
 #[test]
-fn deployed_the_poller_and_each_consumer_take_a_third_of_the_stripe_budget() {
+fn deployed_the_poller_takes_a_tenth_of_the_stripe_budget_and_each_consumer_half_the_rest() {
     let mut vars = POLLER.to_vec();
     vars.extend(SHARED_BUDGET);
     let poller = PollerConfig::from_env(&env(&vars)).unwrap().stripe_client(key()).unwrap();
@@ -200,9 +200,9 @@ fn deployed_the_poller_and_each_consumer_take_a_third_of_the_stripe_budget() {
     vars.extend(SHARED_BUDGET);
     let cfg = ConsumerConfig::from_env(&env(&vars)).unwrap();
     let consumer = cfg.stripe.client(key()).unwrap();
-    for c in [&poller, &consumer] {
+    for (c, rps) in [(&poller, 2.0), (&consumer, 9.0)] {
         let (rate, burst) = c.budget();
-        assert!((rate.unwrap() - 20.0 / 3.0).abs() < 1e-9, "{rate:?}");
+        assert!((rate.unwrap() - rps).abs() < 1e-9, "{rate:?}");
         assert_eq!(burst, 1, "no saved-up requests: together they keep to 20 in every second");
     }
     // Without the figures a lone process keeps the client's default.
