@@ -9,7 +9,7 @@ import re
 
 STEPS = ["deployed_shape_500", "deployed_shape_5000"]
 HEADING = "## 7. Deployed shape: backfills through the Lambda binaries under account-wide budgets"
-ROW_IDS = ("10", "10a", "10b", "10c", "10d")
+ROW_IDS = ("10", "10a", "10b", "10c", "10d")  # 10, 10a: the backfills; 10b Stripe; 10c Brevo
 
 
 def kv(line):
@@ -52,11 +52,13 @@ def section(read, where, why_missing, meta):
         "sandboxes at a vendor's pace (Stripe 200 ± 50 ms, Brevo 120 ± 30 ms per request). **The vendors' limits are "
         "the account's**: the Stripe sandbox admits at most 25 requests in any second from all functions together "
         "(Stripe's test-mode limit) and the Brevo sandbox enforces the General plan per account (contacts and events "
-        "10/s, orders 5/s). The functions take their shares from the template (`StripeRequestsPerSecond` 20 among the "
-        "poller and the 2 consumer instances; `connectors.brevo.rate_limits` 8/8/4 among the 2 consumers), each paced "
-        "with a burst of one request (`shared/src/wiring/budget.rs`). Backfill = from the first poller run until Brevo "
-        "holds the state computed from Stripe for every customer and the queue is empty; then a round of 100 signed "
-        "webhooks. Stripe figures count the functions' requests only (the test's own checks use an observer key); the "
+        "10/s, orders 5/s). The functions take their parts from the template's `StripeRequestsPerSecond` 20 (the "
+        "poller a tenth, 2 r/s; each of the 2 consumer instances 9 r/s) and of `connectors.brevo.rate_limits` 8/8/4 "
+        "(4/4/2 per consumer), each paced with a burst of one request (`shared/src/wiring/budget.rs`). Backfill = from "
+        "the test's start (seeding, the first poller run) until Brevo holds the state computed from Stripe for every "
+        "customer and the queue is empty; then a round of 100 signed webhooks (about 300 events, the poller's copies "
+        "merged). The backfill writes contacts by the asynchronous import (batches of at least 10 contacts), so it "
+        "needs few Brevo requests; the webhooks phase writes by upsert and sends events. Stripe figures count the functions' requests only (the test's own checks use an observer key); the "
         "busiest second is the most requests that arrived within any one-second window.")
     w.append("")
     w.append("| customers | phase | converged | wall | consumer invocations | timeouts | DLQ | Stripe requests | Stripe r/s mean / busiest second / budget | Stripe 429 | Brevo requests | Brevo 429 (per 1,000) | command |")
@@ -79,8 +81,8 @@ def section(read, where, why_missing, meta):
     w.append("")
     w.append(
         "Timeouts must be 0 and the DLQ empty (the test asserts both, and convergence). The busiest second may exceed "
-        "the budget by at most one request per process (3) where a second begins or ends; the test asserts that bound "
-        "and at most 5 Brevo 429s per 1,000 Brevo requests. The consumer invocation count includes the ones that found "
+        "the budget by one request per process (3) where a second begins or ends; the test asserts at most budget + 3 "
+        "+ 1 for scheduling jitter (24, under Stripe's 25) and at most 5 Brevo 429s per 1,000 Brevo requests. The consumer invocation count includes the ones that found "
         "only copies already done (deduplicated). Wall times depend on the machine's load (shared, 2 cores; load "
         "average before → after is in the appendix); request counts depend on batch timing, not only on the data.")
     w.append("")
@@ -105,14 +107,14 @@ def section(read, where, why_missing, meta):
         budget = float(peaks[0][1].get("stripe_budget", "nan"))
         procs = int(peaks[0][1].get("stripe_processes", "0"))
         means = ", ".join(f"{p['stripe_mean_rps']}" for _, p in peaks)
-        rows.append(("10c", "Stripe requests/s of all functions together: busiest second (mean per phase)",
-                     f"{worst} (means {means})", f"≤ budget {budget:g} + {procs}", "yes" if worst <= budget + procs else "**no**",
+        rows.append(("10b", "Stripe requests/s of all functions together: busiest second (mean per phase)",
+                     f"{worst} (means {means})", f"≤ budget {budget:g} + {procs} + 1", "yes" if worst <= budget + procs + 1 else "**no**",
                      ", ".join(STEPS)))
     b = [(s, p) for s in STEPS for p in runs[s].values() if p.get("brevo_429_per_1000")]
     if b:
         per = ", ".join(f"{p['brevo_429_per_1000']} ({p['brevo_phase_429']} of {p['brevo_phase_requests']})" for _, p in b)
         worst = max(float(p["brevo_429_per_1000"]) for _, p in b)
-        rows.append(("10d", f"Brevo 429s per 1,000 Brevo requests at {b[0][1].get('consumer_instances', '2')} consumer instances",
+        rows.append(("10c", f"Brevo 429s per 1,000 Brevo requests at {b[0][1].get('consumer_instances', '2')} consumer instances",
                      per, "≤ 5", "yes" if worst <= 5 else "**no**", ", ".join(STEPS)))
     return rows, w
 
