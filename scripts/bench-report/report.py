@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turns the step logs of scripts/bench (target/bench-report/) into
 BENCHMARKS.md. Usage: report.py OUT_DIR (BENCHMARKS.md path | -)
+[--only deployed_shape]: with --only, only that section (its summary and
+appendix rows too) is regenerated in the existing BENCHMARKS.md.
 
 Every figure is read from a step's output; a figure whose step failed or
 was skipped is written as "not measured" with the reason. Prices for the
@@ -12,8 +14,12 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deployed_shape  # noqa: E402
+
 OUT = sys.argv[1]
 DEST = sys.argv[2] if len(sys.argv) > 2 else "-"
+ONLY = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--only" else None
 
 # ---------------------------------------------------------------------------
 # Prices (US East (N. Virginia), us-east-1, on-demand, free tiers ignored).
@@ -175,6 +181,27 @@ def clean_log(name, keep=None, limit=80):
         lines.append(line.rstrip())
     return "\n".join(lines[-limit:])
 
+
+def appendix_row(s):
+    m, c = meta(s), cmd(s)
+    if m:
+        return f"| {s} | `{c}` | {m['rc']} | {m['seconds']:.0f} s | {m['load_before']} → {m['load_after']} |"
+    sk = read(s, "skipped")
+    return f"| {s} | — | skipped | — | {sk.strip() if sk else 'did not run'} |"
+
+
+DS_ROWS, DS_SECTION = deployed_shape.section(read, where, why_missing, meta)
+
+if ONLY == "deployed_shape":
+    with open(DEST, encoding="utf-8") as f:
+        text = deployed_shape.splice(f.read(), DS_ROWS, DS_SECTION, [appendix_row(s) for s in deployed_shape.STEPS])
+    with open(DEST, "w", encoding="utf-8") as f:
+        f.write(text)
+    print("\n".join(DS_SECTION))
+    print(f"\nreplaced the deployed-shape section of {DEST}", file=sys.stderr)
+    sys.exit(0)
+elif ONLY is not None:
+    sys.exit(f"--only {ONLY}: only deployed_shape can be regenerated alone")
 
 # ---------------------------------------------------------------------------
 E = env()
@@ -344,6 +371,8 @@ if sv.get("accepted_per_s"):
     row("9a", "`serve` latency per webhook", f"p50 {sv_lat.get('p50')} ms, p99 **{sv_lat.get('p99')} ms**, max {sv_lat.get('max')} ms", "(record)", "—", "serve")
 else:
     row("9", "`serve` throughput", why_missing("serve"), "≥ 5,000 events/s", "—", "serve")
+for r in DS_ROWS:
+    row(*r)
 
 # ---------------------------------------------------------------------------
 # cost model
@@ -653,20 +682,20 @@ else:
     w(f"Not computed: the webhook duration was {why_missing('webhook_invocations')}.")
 w("")
 
+# ---- §7 deployed shape ---------------------------------------------------------
+lines.extend(DS_SECTION)
+w("")
+
 # ---- appendix -------------------------------------------------------------------
 w("## Appendix: step log")
 w("")
 w("| step | command | exit | wall | load before → after |")
 w("|---|---|---|---|---|")
 order = ["build", "sizes", "verify", "sdk_python", "sdk_node", "mapping", "consumer", "poller",
-         "ready_stripe-webhook", "ready_stripe-to-brevo", "ready_stripe-poller", "webhook_invocations", "serve"]
+         "ready_stripe-webhook", "ready_stripe-to-brevo", "ready_stripe-poller", "webhook_invocations", "serve",
+         *deployed_shape.STEPS]
 for s in order:
-    m, c = meta(s), cmd(s)
-    if m:
-        w(f"| {s} | `{c}` | {m['rc']} | {m['seconds']:.0f} s | {m['load_before']} → {m['load_after']} |")
-    else:
-        sk = read(s, "skipped")
-        w(f"| {s} | — | skipped | — | {sk.strip() if sk else 'did not run'} |")
+    w(appendix_row(s))
 w("")
 w("Raw outputs: `target/bench-report/<step>.log`.")
 w("")

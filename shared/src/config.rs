@@ -22,8 +22,21 @@ pub const DEDUP_TABLE: &str = "DEDUP_TABLE";
 pub const DLQ_URL: &str = "DLQ_URL";
 /// Optional: signature tolerance in seconds (default 300, never 0).
 pub const STRIPE_WEBHOOK_TOLERANCE_SECS: &str = "STRIPE_WEBHOOK_TOLERANCE_SECS";
-/// Optional: the poller's client-side Stripe budget (requests/s); default 80 live, 20 test.
+/// Optional: **this process's own** client-side Stripe budget (requests/s),
+/// not divided among anyone (the meaning it always had); when set it wins
+/// over the part of [`STRIPE_ACCOUNT_REQUESTS_PER_SECOND`]. Without either:
+/// 80 live, 20 test (of which the process takes its part when
+/// [`CONSUMER_MAX_CONCURRENCY`] is set).
 pub const STRIPE_REQUESTS_PER_SECOND: &str = "STRIPE_REQUESTS_PER_SECOND";
+/// Optional: the Stripe budget (requests/s) of **the whole connector** on the
+/// Stripe account — every process together; each takes its part (the poller
+/// a tenth, the consumers the rest equally: see `wiring::budget`). The
+/// template passes its `StripeRequestsPerSecond`.
+pub const STRIPE_ACCOUNT_REQUESTS_PER_SECOND: &str = "STRIPE_ACCOUNT_REQUESTS_PER_SECOND";
+/// Optional: how many consumer instances can run at once (the event source
+/// mapping's `MaximumConcurrency`), so each process sizes its share of the
+/// vendors' per-account limits. Unset: this process is alone (the CLI).
+pub const CONSUMER_MAX_CONCURRENCY: &str = "CONSUMER_MAX_CONCURRENCY";
 /// The log filter (read by `telemetry`).
 pub const RUST_LOG: &str = "RUST_LOG";
 /// `JSON` gives one JSON object per log line (read by `telemetry`).
@@ -136,6 +149,18 @@ pub fn positive_number(env: &dyn EnvSource, name: &str) -> Result<Option<f64>, C
         .transpose()
 }
 
+/// An optional whole number ≥ 1 (e.g. a count of instances), or an error naming the variable.
+pub fn positive_integer(env: &dyn EnvSource, name: &str) -> Result<Option<u32>, ConfigError> {
+    optional(env, name)
+        .map(|v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ConfigError::invalid(name, "must be a whole number ≥ 1"))
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +205,17 @@ mod tests {
         for bad in ["-3", "0", "NaN", "inf", "fast"] {
             let e = rate(bad).unwrap_err().to_string();
             assert!(e.contains(STRIPE_REQUESTS_PER_SECOND) && e.contains("positive"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_count_must_be_a_whole_number_of_at_least_one() {
+        let count = |v: &str| positive_integer(&env(&[(CONSUMER_MAX_CONCURRENCY, v)]), CONSUMER_MAX_CONCURRENCY);
+        assert_eq!(positive_integer(&env(&[]), CONSUMER_MAX_CONCURRENCY).unwrap(), None);
+        assert_eq!(count(" 2 ").unwrap(), Some(2));
+        for bad in ["0", "-1", "1.5", "two", "4294967296"] {
+            let e = count(bad).unwrap_err().to_string();
+            assert!(e.contains(CONSUMER_MAX_CONCURRENCY) && e.contains("whole number"), "{bad}: {e}");
         }
     }
 

@@ -245,9 +245,13 @@ impl Default for BrevoSettings {
     }
 }
 
-/// `connectors.brevo.rate_limits`, requests per second, kept under Brevo's
-/// General-plan limits (contacts 10, events 10, orders 5 rps:
-/// <https://developers.brevo.com/docs/api-limits>).
+/// `connectors.brevo.rate_limits`, requests per second: the connector's
+/// budget on the Brevo account, **all consumer instances together** (Brevo's
+/// limits are per account); each instance paces itself at its share
+/// (`wiring::budget::brevo_limits`). The default is 80 % of the General
+/// plan's limits (contacts 10, events 10, orders 5 rps:
+/// <https://developers.brevo.com/docs/api-limits>); on a bigger plan raise
+/// it (Professional 20/20/10, Enterprise 60/60/15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {

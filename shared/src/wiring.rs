@@ -3,7 +3,8 @@
 //! of the real adapters, used alike by the Lambda `main.rs` files and the
 //! CLI, once per cold start (or CLI run). Nothing here calls the network at
 //! cold start: what needs a secret held in AWS is built on first use by a
-//! [`Deferred`].
+//! [`Deferred`]. [`budget`] sizes each process's share of the vendors'
+//! per-account rate limits.
 //!
 //! The top floor of the crate: it may use every other module; none uses it.
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use crate::config::{ConfigError, EnvSource};
 use crate::settings::Settings;
 
+pub mod budget;
 mod configs;
 mod deferred;
 #[cfg(test)]

@@ -15,6 +15,18 @@
 //!    through the webhook function, the poller's copies from the Events API
 //!    merged by the consumer: convergence again, each Brevo event once.
 //!
+//! In both phases the vendors' limits are the account's, shared by every
+//! function: the Stripe sandbox enforces Stripe's test-mode 25 r/s for all
+//! of them together, the Brevo sandbox the General plan's per-family limits;
+//! the functions take their budget shares from the template
+//! (`StripeRequestsPerSecond` among the poller and `MaximumConcurrency`
+//! consumers). Asserted, as counts: the busiest second of Stripe requests
+//! of all functions together stays within the template's budget (plus one
+//! request per process at the second's edges and one for jitter: 24 of
+//! Stripe's 25), and Brevo's 429s stay rare
+//! ([`MAX_BREVO_429_PER_1000`]). The test's own checks read Stripe with an
+//! observer key, outside the account's limit and figures.
+//!
 //! Figures are printed per phase (`DEPLOYED_SHAPE …` lines) before the
 //! assertions, so a failing run still reports timeouts, cold starts, the DLQ.
 //!
@@ -25,10 +37,14 @@
 //! the template's schedule is 5 minutes], `DEPLOYED_SHAPE_VISIBILITY_SECS`
 //! [the consumer's timeout + its batching window = 65; the template's 420 s
 //! would outlast the test, so the queue attribute is shortened and the test
-//! says so], `DEPLOYED_SHAPE_BUDGET_SECS` [150, per phase],
+//! says so], `DEPLOYED_SHAPE_BUDGET_SECS` [420, per phase: an upper bound,
+//! a phase ends as soon as Brevo holds the computed state; at the template's
+//! budget of 20 Stripe requests per second for all functions together the
+//! backfill of 500 customers needs a few minutes],
 //! `DEPLOYED_SHAPE_WEBHOOK_CONCURRENCY` [4], `DEPLOYED_SHAPE_BREVO_RATE_LIMITS`
 //! [1: the Brevo sandbox enforces the General plan's 10/s on contacts and
-//! events and 5/s on orders; 0: unlimited].
+//! events and 5/s on orders; 0: unlimited], `DEPLOYED_SHAPE_STRIPE_RATE_LIMIT`
+//! [25, Stripe's test-mode limit per account; 0: unlimited].
 //!
 //! Also here, smaller: moto's redrive policy (a message received
 //! `maxReceiveCount` times moves to the DLQ) and the event source mapping's
@@ -52,7 +68,7 @@ use e2e_tests::{aws, moto_endpoint, unique};
 use futures::StreamExt;
 use rand::SeedableRng;
 use sandbox::brevo::{BrevoSandbox, BrevoSandboxOptions, Family};
-use sandbox::stripe::{StripeSandbox, StripeSandboxOptions};
+use sandbox::stripe::{RateLimit, StripeSandbox, StripeSandboxOptions, TEST_MODE_PER_SECOND};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::adapters::dynamodb::DynamoIdempotency;
@@ -72,6 +88,15 @@ const WEBHOOK: &str = "StripeWebhookFunction";
 const CONSUMER: &str = "StripeToBrevoFunction";
 const POLLER: &str = "StripePollerFunction";
 const WEBHOOK_SECRET: &str = "whsec_deployed_shape_0123456789";
+/// The key the test's own checks read Stripe with (outside the account's figures).
+const OBSERVER_KEY: &str = "sk_test_deployed_shape_observer_000000000";
+/// Brevo 429s allowed per 1,000 Brevo requests. With the budget shared the
+/// instances together stay within the plan's limits, so a 429 can only come
+/// from requests bunched by scheduling at a second's edge; each one costs a
+/// retry after Brevo's reset (≥ 1 s) and pauses that family in that instance.
+/// 5 in 1,000 (0.5 %) keeps that cost negligible; the old per-process
+/// budgets (8 rps per instance, 16 against 10) draw far more.
+const MAX_BREVO_429_PER_1000: f64 = 5.0;
 /// The connector config the functions and the expectations share.
 const CONFIG: &str = "connectors:\n  stripe:\n    lists: {all_customers: 20, subscribers: 21, churned: 22}\n";
 
@@ -95,6 +120,8 @@ struct Knobs {
     budget: Duration,
     webhook_concurrency: usize,
     brevo_rate_limits: bool,
+    /// Stripe's per-account limit in the sandbox (`None`: unlimited).
+    stripe_rate_limit: Option<u32>,
 }
 
 impl Knobs {
@@ -108,9 +135,12 @@ impl Knobs {
             brevo: (ms("DEPLOYED_SHAPE_BREVO_LATENCY_MS", 120), ms("DEPLOYED_SHAPE_BREVO_JITTER_MS", 30)),
             poll_period: Duration::from_secs(env_u64("DEPLOYED_SHAPE_POLL_SECS", 20)),
             visibility: Duration::from_secs(env_u64("DEPLOYED_SHAPE_VISIBILITY_SECS", visibility_default.as_secs())),
-            budget: Duration::from_secs(env_u64("DEPLOYED_SHAPE_BUDGET_SECS", 150)),
+            budget: Duration::from_secs(env_u64("DEPLOYED_SHAPE_BUDGET_SECS", 420)),
             webhook_concurrency: env_u64("DEPLOYED_SHAPE_WEBHOOK_CONCURRENCY", 4).max(1) as usize,
             brevo_rate_limits: env_u64("DEPLOYED_SHAPE_BREVO_RATE_LIMITS", 1) != 0,
+            stripe_rate_limit: u32::try_from(env_u64("DEPLOYED_SHAPE_STRIPE_RATE_LIMIT", TEST_MODE_PER_SECOND.into()))
+                .ok()
+                .filter(|n| *n > 0),
         }
     }
 }
@@ -132,6 +162,37 @@ struct Deployment {
     customers: usize,
     /// Stripe requests made by the checks, not by the functions.
     check_requests: std::sync::atomic::AtomicU64,
+    /// The template's Stripe budget (all functions together, r/s) and the
+    /// processes sharing it (poller + consumer instances).
+    stripe_budget: f64,
+    stripe_processes: u32,
+    /// The consumer instances that can run at once (`MaximumConcurrency`).
+    consumer_instances: usize,
+    /// Brevo requests and 429s when the phase began.
+    brevo_at_phase_start: std::sync::Mutex<(u64, u64)>,
+}
+
+/// The vendors' request figures of one phase (all functions together).
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    /// Stripe requests of the account (the functions'), and its 429s.
+    stripe_requests: u64,
+    stripe_429: u64,
+    /// The most Stripe requests that arrived within any one second.
+    stripe_peak_1s: u32,
+    stripe_mean_rps: f64,
+    brevo_requests: u64,
+    brevo_429: u64,
+}
+
+impl Rates {
+    fn brevo_429_per_1000(&self) -> f64 {
+        if self.brevo_requests == 0 {
+            0.0
+        } else {
+            self.brevo_429 as f64 * 1_000.0 / self.brevo_requests as f64
+        }
+    }
 }
 
 /// How a phase ended.
@@ -205,8 +266,47 @@ impl Deployment {
         }
     }
 
+    /// The phase's vendor figures; the counters start again for the next phase.
+    fn take_rates(&self, wall: Duration) -> Rates {
+        let s = self.stripe.rate_stats();
+        self.stripe.reset_rate_stats();
+        let now = (self.brevo.request_counts().total(), self.brevo.rate_limited().total());
+        let before = std::mem::replace(&mut *self.brevo_at_phase_start.lock().expect("phase counters"), now);
+        Rates {
+            stripe_requests: s.requests,
+            stripe_429: s.rate_limited,
+            stripe_peak_1s: s.peak_per_second,
+            stripe_mean_rps: s.requests as f64 / wall.as_secs_f64().max(0.001),
+            brevo_requests: now.0 - before.0,
+            brevo_429: now.1 - before.1,
+        }
+    }
+
+    /// The budget assertions of a phase: counts, not timings. Requests are
+    /// paced at least `1/rate` apart per process, so a one-second window
+    /// holds at most the budget plus one request per process at its edges;
+    /// one more is allowed for the scheduling jitter between a token and the
+    /// request's arrival (the 5,000-customer run reached budget + processes).
+    fn assert_within_budgets(&self, phase: &str, r: &Rates) {
+        let allowed = self.stripe_budget + f64::from(self.stripe_processes) + 1.0;
+        assert!(
+            f64::from(r.stripe_peak_1s) <= allowed,
+            "{phase}: {} Stripe requests in one second from all functions together, over the budget of {} \
+             (+ one per process at the second's edges, + one for jitter): {r:?}",
+            r.stripe_peak_1s,
+            self.stripe_budget
+        );
+        assert!(
+            r.brevo_429_per_1000() <= MAX_BREVO_429_PER_1000,
+            "{phase}: {} Brevo 429s in {} requests ({:.1} per 1,000, at most {MAX_BREVO_429_PER_1000}): {r:?}",
+            r.brevo_429,
+            r.brevo_requests,
+            r.brevo_429_per_1000()
+        );
+    }
+
     /// One `DEPLOYED_SHAPE` line (and the functions' counters) for the phase.
-    fn report(&self, phase: &str, o: &Outcome, knobs: &Knobs) {
+    fn report(&self, phase: &str, o: &Outcome, knobs: &Knobs, r: &Rates) {
         let stripe = self.stripe.request_count() - self.check_requests.load(std::sync::atomic::Ordering::Relaxed);
         let brevo_log = self.brevo.request_log();
         let brevo_429 = brevo_log.iter().filter(|r| r.status == 429).count();
@@ -232,6 +332,23 @@ impl Deployment {
             knobs.brevo.0,
             knobs.brevo.1,
             knobs.visibility,
+        );
+        println!(
+            "DEPLOYED_SHAPE rates phase={phase} customers={} stripe_budget={} stripe_processes={} \
+             stripe_account_limit={} stripe_account_requests={} stripe_mean_rps={:.1} stripe_peak_1s={} \
+             stripe_429={} brevo_phase_requests={} brevo_phase_429={} brevo_429_per_1000={:.2} consumer_instances={}",
+            self.customers,
+            self.stripe_budget,
+            self.stripe_processes,
+            knobs.stripe_rate_limit.map_or("none".to_owned(), |n| n.to_string()),
+            r.stripe_requests,
+            r.stripe_mean_rps,
+            r.stripe_peak_1s,
+            r.stripe_429,
+            r.brevo_requests,
+            r.brevo_429,
+            r.brevo_429_per_1000(),
+            self.consumer_instances,
         );
         println!("  consumer: {}", c.summary());
         println!("  poller:   {}", self.poller.counters().summary());
@@ -296,7 +413,12 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
     );
 
     // Vendors at their pace, and the soak's data set.
-    let stripe_opts = StripeSandboxOptions::default().with_latency(knobs.stripe.0, knobs.stripe.1);
+    let mut stripe_opts =
+        StripeSandboxOptions::default().with_latency(knobs.stripe.0, knobs.stripe.1).with_observer_key(OBSERVER_KEY);
+    if let Some(n) = knobs.stripe_rate_limit {
+        // Stripe's limit is the account's: every function shares it.
+        stripe_opts = stripe_opts.with_rate_limit(RateLimit::per_second(n));
+    }
     let stripe = StripeSandbox::start(stripe_opts).await.expect("stripe sandbox");
     let mut brevo_opts = BrevoSandboxOptions::default().with_latency(knobs.brevo.0, knobs.brevo.1);
     if knobs.brevo_rate_limits {
@@ -350,6 +472,14 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
     let poller =
         Arc::new(Function::new(spec(POLLER, "stripe-poller"), template.reserved_concurrency(POLLER).unwrap_or(1)));
     let template_period = template.schedule(POLLER).map(|s| parse_rate(&s));
+    // The budget the template gives all functions together, and who shares it.
+    let stripe_budget = template
+        .parameter_default("StripeRequestsPerSecond")
+        .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .expect("the template's StripeRequestsPerSecond");
+    let stripe_processes =
+        u32::try_from(mapping.maximum_concurrency + template.reserved_concurrency(POLLER).unwrap_or(1))
+            .expect("a small number of processes");
     println!("DEPLOYED_SHAPE schedule: template {template_period:?}, test every {:?}", knobs.poll_period);
 
     // AWS drives them: the event source mapping and the schedule.
@@ -358,7 +488,7 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
     let schedule =
         Schedule::start(Arc::clone(&poller), knobs.poll_period, move || scheduled_event(&scheduled, &unique("tick")));
     let reader = StripeReader::new(
-        StripeClient::builder(stripe.base_url(), SecretString::from(stripe_key()))
+        StripeClient::builder(stripe.base_url(), SecretString::from(OBSERVER_KEY.to_owned()))
             .requests_per_second(None)
             .build()
             .expect("stripe client"),
@@ -378,11 +508,16 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
         reader,
         customers: knobs.customers,
         check_requests: Default::default(),
+        stripe_budget,
+        stripe_processes,
+        consumer_instances: mapping.maximum_concurrency,
+        brevo_at_phase_start: Default::default(),
     };
 
     // 1. Backfill.
     let backfill = d.converge(started, knobs.budget + started.elapsed()).await;
-    d.report("backfill", &backfill, &knobs);
+    let rates = d.take_rates(backfill.wall);
+    d.report("backfill", &backfill, &knobs, &rates);
     let timeouts = d.consumer.counters().timeouts;
     assert_eq!(
         timeouts,
@@ -398,6 +533,7 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
         d.failure_context()
     );
     assert_eq!(backfill.dlq, 0, "the DLQ holds {} messages", backfill.dlq);
+    d.assert_within_budgets("backfill", &rates);
 
     // 2. A round of signed webhooks through the webhook function.
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -430,7 +566,8 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
         delivered.elapsed().as_secs_f64()
     );
     let after_webhooks = d.converge(delivered, knobs.budget).await;
-    d.report("webhooks", &after_webhooks, &knobs);
+    let rates = d.take_rates(after_webhooks.wall);
+    d.report("webhooks", &after_webhooks, &knobs, &rates);
     assert_eq!(by_status.get("200"), Some(&events.len()), "every webhook queued: {by_status:?}");
     let timeouts = d.consumer.counters().timeouts;
     assert_eq!(timeouts, 0, "the consumer overran its timeout {timeouts} times\n{}", d.failure_context());
@@ -438,6 +575,7 @@ async fn backfill_then_webhooks_converge_through_the_lambda_binaries_at_vendor_l
     assert_eq!(after_webhooks.dlq, 0, "the DLQ holds {} messages", after_webhooks.dlq);
     let (twice, _) = events_sent_twice(&d.brevo);
     assert!(twice.is_empty(), "Brevo events recorded twice: {twice:?}");
+    d.assert_within_budgets("webhooks", &rates);
     println!("DEPLOYED_SHAPE done in {:.1}s", started.elapsed().as_secs_f64());
 
     d.schedule.stop();

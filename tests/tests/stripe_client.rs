@@ -1,12 +1,14 @@
 //! End to end: the real `StripeClient` against the local Stripe sandbox —
-//! paging, retries under 429 bursts and random faults, permissions, expand.
+//! paging, retries under 429 bursts and random faults, permissions, expand,
+//! and the sandbox's per-account rate limit (its 429s and the clients'
+//! shares of an account budget).
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sandbox::stripe::{Burst, Seed, StripeSandbox, StripeSandboxOptions, DEFAULT_SECRET_KEY};
+use sandbox::stripe::{Burst, RateLimit, Seed, StripeSandbox, StripeSandboxOptions, DEFAULT_SECRET_KEY};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use shared::adapters::stripe::{RetryPolicy, StripeClient, StripeError};
@@ -208,4 +210,74 @@ async fn events_can_be_polled_by_type_across_pages_with_the_demo_dataset() {
         .await
         .unwrap();
     assert_eq!(subs as usize, summary.count("subscriptions"));
+}
+
+/// A sandbox with `n` customers and this account rate limit.
+async fn limited_sandbox(limit: RateLimit) -> StripeSandbox {
+    let sb = StripeSandbox::start(StripeSandboxOptions::default().with_rate_limit(limit)).await.unwrap();
+    sb.insert("customers", Seed::customer("cus_1", Some("c1@example.com"), 1_700_000_000));
+    sb
+}
+
+/// `n` retrieves at once through `c`.
+async fn retrieves(c: &StripeClient, n: usize) -> Vec<Result<Value, StripeError>> {
+    futures::future::join_all((0..n).map(|_| c.get::<Value>("/v1/customers/cus_1", &[]))).await
+}
+
+#[tokio::test]
+async fn a_429_of_the_account_limit_is_retried_after_retry_after_and_then_admitted() {
+    let sb = limited_sandbox(RateLimit { per_second: 2, should_retry: None, retry_after: Some(1) }).await;
+    let c = StripeClient::builder(sb.base_url(), SecretString::from(DEFAULT_SECRET_KEY.to_owned()))
+        .retry_policy(RetryPolicy { max_retry_after: Duration::from_secs(2), ..fast(3) })
+        .requests_per_second(None)
+        .build()
+        .unwrap();
+    let got = retrieves(&c, 4).await;
+    assert!(got.iter().all(Result::is_ok), "{got:?}");
+    let (ours, theirs) = (c.stats(), sb.rate_stats());
+    assert!(theirs.rate_limited >= 1, "four at once against two per second: {theirs:?}");
+    assert_eq!((ours.rate_limited, ours.requests), (theirs.rate_limited, theirs.requests));
+    assert_eq!(ours.retries, ours.rate_limited, "each 429 retried once, a second later, into a free window");
+}
+
+#[tokio::test]
+async fn a_429_of_the_account_limit_saying_stripe_should_retry_false_is_not_retried() {
+    let sb = limited_sandbox(RateLimit { per_second: 1, should_retry: Some(false), retry_after: None }).await;
+    let c = client(&sb, DEFAULT_SECRET_KEY, 4);
+    let got = retrieves(&c, 3).await;
+    let refused = got.iter().filter(|r| matches!(r, Err(StripeError::RateLimited))).count() as u64;
+    assert_eq!(got.iter().filter(|r| r.is_ok()).count() as u64 + refused, 3, "{got:?}");
+    assert!(refused >= 1);
+    assert_eq!(c.stats().retries, 0, "Stripe said not to");
+    assert_eq!(sb.rate_stats().requests, 3);
+}
+
+#[tokio::test]
+async fn clients_pacing_at_their_shares_of_an_account_budget_stay_under_the_accounts_limit() {
+    // The template's numbers: a poller and two consumers sharing 20 r/s,
+    // against Stripe's test-mode 25 r/s, each paced at its part with a
+    // burst of one.
+    use shared::wiring::budget::{Instances, Role};
+    let sb = limited_sandbox(RateLimit::TEST).await;
+    let instances = Instances::Deployed { consumers: 2 };
+    let clients: Vec<StripeClient> = [Role::Poller, Role::Consumer, Role::Consumer]
+        .into_iter()
+        .map(|role| {
+            StripeClient::builder(sb.base_url(), SecretString::from(DEFAULT_SECRET_KEY.to_owned()))
+                .retry_policy(fast(1))
+                .requests_per_second(Some(20.0 * instances.stripe_part(role)))
+                .burst(1)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let runs = clients.iter().map(|c| async move {
+        for _ in 0..10 {
+            c.get::<Value>("/v1/customers/cus_1", &[]).await.unwrap();
+        }
+    });
+    futures::future::join_all(runs).await;
+    let stats = sb.rate_stats();
+    assert_eq!((stats.requests, stats.rate_limited), (30, 0), "{stats:?}");
+    assert!(stats.peak_per_second <= 25, "{stats:?}");
 }

@@ -512,7 +512,52 @@ fn template_consumer_reports_partial_batch_failures_within_brevo_limits() {
     assert_eq!(num(&p["BatchSize"]), 100);
     let window = num(&p["MaximumBatchingWindowInSeconds"]);
     assert!((1..=10).contains(&window), "batching window {window}s");
-    assert_eq!(num(&p["ScalingConfig"]["MaximumConcurrency"]), 2, "2 is SQS's minimum; Brevo allows 10 rps");
+    assert_eq!(
+        resolve_num(&t, &p["ScalingConfig"]["MaximumConcurrency"]),
+        2,
+        "2 is SQS's minimum; the instances share Brevo's 10 rps"
+    );
+}
+
+#[test]
+fn template_rate_budgets_come_from_one_parameter_each_and_are_shared_by_every_process_that_calls_the_vendors() {
+    let t = template();
+    let instances_param = json!({"Ref": "ConsumerMaximumConcurrency"});
+    let budget_param = json!({"Ref": "StripeRequestsPerSecond"});
+    let scaling = &props(&t, CONSUMER)["Events"]["Queue"]["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+    assert_eq!(scaling, &instances_param, "MaximumConcurrency and the share count have one source");
+    for id in [CONSUMER, POLLER] {
+        let env = env_of(&t, id);
+        assert_eq!(env.get("CONSUMER_MAX_CONCURRENCY"), Some(&instances_param), "{id}");
+        assert_eq!(env.get("STRIPE_ACCOUNT_REQUESTS_PER_SECOND"), Some(&budget_param), "{id}");
+        assert!(!env.contains_key("STRIPE_REQUESTS_PER_SECOND"), "{id}: a per-process figure is not divided");
+    }
+    let webhook = env_of(&t, WEBHOOK);
+    assert!(
+        !webhook.contains_key("CONSUMER_MAX_CONCURRENCY")
+            && !webhook.contains_key("STRIPE_ACCOUNT_REQUESTS_PER_SECOND"),
+        "the webhook calls no vendor"
+    );
+    let params = &t["Parameters"];
+    for p in ["StripeRequestsPerSecond", "ConsumerMaximumConcurrency"] {
+        assert_eq!(params[p]["Type"], "Number", "{p}");
+        assert!(params[p]["NoEcho"].is_null(), "{p} is no secret");
+    }
+    assert_eq!(num(&params["ConsumerMaximumConcurrency"]["MinValue"]), 2, "SQS's minimum MaximumConcurrency");
+    // The template's numbers through the connector's own share computation.
+    let consumers = u32::try_from(resolve_num(&t, scaling)).unwrap();
+    let budget = resolve_num(&t, &budget_param) as f64;
+    let instances = shared::wiring::budget::Instances::Deployed { consumers };
+    assert_eq!(
+        u32::try_from(num(&props(&t, POLLER)["ReservedConcurrentExecutions"])).unwrap(),
+        shared::wiring::budget::POLLER_INSTANCES,
+        "the shares count the poller the template reserves"
+    );
+    use shared::wiring::budget::Role;
+    let total = budget * instances.stripe_part(Role::Poller) * f64::from(shared::wiring::budget::POLLER_INSTANCES)
+        + budget * instances.stripe_part(Role::Consumer) * f64::from(consumers);
+    assert!(total <= budget + 1e-9, "the parts of {budget} add up to {total}");
+    assert!(budget <= 20.0, "the default leaves room in test mode's 25 r/s and most of live's 100 for checkout");
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! `x-sib-ratelimit-limit/-remaining/-reset` headers. Also Brevo's own rate
 //! limits, when set (not a fault: `reset_faults` keeps them): at most N
 //! requests of a family per one-second window, the others answer 429 until
-//! the window ends.
+//! the window ends. The limits are the account's: one sandbox is one
+//! account, so every client of it shares them. 429s are counted per family
+//! ([`BrevoSandbox::rate_limited`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ use crate::latency::Latency;
 
 use super::http::{error, Answer};
 use super::state::{Shared, State};
-use super::BrevoSandbox;
+use super::{BrevoSandbox, FamilyCounts};
 
 /// Brevo endpoint families (rate-limited separately by Brevo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,6 +136,13 @@ impl BrevoSandbox {
         self.shared.lock().latency.latency
     }
 
+    /// 429s answered per family — Brevo's limits, which are the account's
+    /// (one sandbox is one account: every client shares them), and injected
+    /// ones — since the start or `clear_request_log`.
+    pub fn rate_limited(&self) -> FamilyCounts {
+        self.shared.lock().rate_limited
+    }
+
     /// Removes every injected fault and ends an outage (the response latency stays).
     pub fn reset_faults(&self) {
         let mut st = self.shared.lock();
@@ -182,7 +191,13 @@ pub(super) async fn apply(
             None
         }
         Some(Fault::RateLimited) => {
-            let st = shared.lock();
+            let mut st = shared.lock();
+            *match family {
+                Family::Contacts => &mut st.rate_limited.contacts,
+                Family::Events => &mut st.rate_limited.events,
+                Family::Orders => &mut st.rate_limited.orders,
+                Family::Other => &mut st.rate_limited.other,
+            } += 1;
             let num = |n: u64| HeaderValue::from_str(&n.to_string()).unwrap_or(HeaderValue::from_static("0"));
             let limit = st.limits.get(&family).map_or(st.limit, |w| u64::from(w.per_second));
             extra.insert("x-sib-ratelimit-limit", num(limit));

@@ -242,6 +242,7 @@ impl BrevoSandbox {
             next_process_id: 1,
             log: Vec::new(),
             counts: FamilyCounts::default(),
+            rate_limited: FamilyCounts::default(),
             faults: HashMap::new(),
             outage: false,
             rng: StdRng::seed_from_u64(opts.seed),
@@ -429,6 +430,7 @@ impl BrevoSandbox {
         let mut st = self.shared.lock();
         st.log.clear();
         st.counts = FamilyCounts::default();
+        st.rate_limited = FamilyCounts::default();
     }
 
     pub fn request_counts(&self) -> FamilyCounts {

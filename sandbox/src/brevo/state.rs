@@ -36,6 +36,8 @@ pub(super) struct State {
     pub(super) next_process_id: i64,
     pub(super) log: Vec<LoggedRequest>,
     pub(super) counts: FamilyCounts,
+    /// 429s answered, per family (limits and injected faults alike).
+    pub(super) rate_limited: FamilyCounts,
     pub(super) faults: HashMap<Family, FaultPlan>,
     pub(super) outage: bool,
     pub(super) rng: StdRng,

@@ -500,3 +500,20 @@ async fn account_gets(c: &Client, n: usize) -> Vec<u16> {
     }
     out
 }
+
+#[tokio::test]
+async fn the_rate_limits_are_the_accounts_shared_by_every_client_and_each_429_is_counted() {
+    let sb = BrevoSandbox::start(BrevoSandboxOptions::default().with_rate_limit(Family::Other, 4)).await.unwrap();
+    let (a, b) = (Client::new(&sb), Client::new(&sb));
+    // Three each: under the limit for either client alone, over it together.
+    let (from_a, from_b) = tokio::join!(account_gets(&a, 3), account_gets(&b, 3));
+    let refused = from_a.iter().chain(&from_b).filter(|s| **s == 429).count() as u64;
+    assert!(refused >= 1, "six requests against 4 per second: {from_a:?} {from_b:?}");
+    sb.fail_next(Family::Contacts, 1, Fault::RateLimited);
+    assert_eq!(a.get("/v3/contacts/attributes").await.0, 429);
+    let counted = sb.rate_limited();
+    assert_eq!((counted.other, counted.contacts, counted.events, counted.orders), (refused, 1, 0, 0));
+    assert_eq!(counted.total(), sb.request_log().iter().filter(|r| r.status == 429).count() as u64);
+    sb.clear_request_log();
+    assert_eq!(sb.rate_limited().total(), 0);
+}

@@ -17,7 +17,8 @@ pub(super) fn mask_key(key: &str) -> String {
     format!("{}****{}", &key[..prefix_len.min(key.len())], tail)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The key of `Authorization: Bearer …`, if any.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get("authorization")?.to_str().ok()?;
     v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)
 }

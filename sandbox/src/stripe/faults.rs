@@ -112,6 +112,28 @@ impl StripeSandbox {
     }
 }
 
+/// Stripe's 429 for a rate-limited request: the `rate_limit` error, and
+/// `Stripe-Should-Retry` / `Retry-After` only when given.
+pub(super) fn rate_limited(should_retry: Option<bool>, retry_after: Option<u64>) -> ApiError {
+    let mut headers = Vec::new();
+    if let Some(r) = should_retry {
+        headers.push(("stripe-should-retry", r.to_string()));
+    }
+    if let Some(s) = retry_after {
+        headers.push(("retry-after", s.to_string()));
+    }
+    ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        body: json!({"error": {
+            "type": "invalid_request_error",
+            "code": "rate_limit",
+            "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
+            "message": "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
+        }}),
+        headers,
+    }
+}
+
 /// The fault this request gets, if any (an outage first, then a burst, then
 /// the random rates). Latency is applied by the handler, outside the lock.
 pub(super) fn inject_faults(st: &mut State) -> Result<(), ApiError> {
@@ -123,33 +145,14 @@ pub(super) fn inject_faults(st: &mut State) -> Result<(), ApiError> {
             headers: Vec::new(),
         });
     }
-    let rate_limited = |burst: &Burst| {
-        let mut headers = Vec::new();
-        if let Some(r) = burst.should_retry {
-            headers.push(("stripe-should-retry", r.to_string()));
-        }
-        if let Some(s) = burst.retry_after {
-            headers.push(("retry-after", s.to_string()));
-        }
-        ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            body: json!({"error": {
-                "type": "invalid_request_error",
-                "code": "rate_limit",
-                "doc_url": "https://stripe.com/docs/error-codes/rate-limit",
-                "message": "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
-            }}),
-            headers,
-        }
-    };
     if f.burst.count > 0 {
         f.burst.count -= 1;
-        return Err(rate_limited(&f.burst));
+        return Err(rate_limited(f.burst.should_retry, f.burst.retry_after));
     }
     if f.p429 > 0.0 || f.p500 > 0.0 {
         let x: f64 = f.rng.random();
         if x < f.p429 {
-            return Err(rate_limited(&Burst::default()));
+            return Err(rate_limited(None, None));
         }
         if x < f.p429 + f.p500 {
             return Err(ApiError {

@@ -1,5 +1,6 @@
 //! The Stripe sandbox's HTTP side: the one axum handler ([`handle`]: the
-//! delay (response latency plus injected latency), then faults,
+//! account's rate limit on arrival, the delay (response latency plus
+//! injected latency), then faults,
 //! authentication and routing under the lock, then the request log), the
 //! router that splits `/v1/{resource}[/{id}]` into a retrieve or a list, and
 //! Stripe's error body ([`ApiError`]).
@@ -67,13 +68,19 @@ impl IntoResponse for ApiError {
 pub(super) async fn handle(AxState(state): AxState<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
-    let latency = lock(&state).faults.next_delay();
+    // The account's rate limit counts the request as it arrives; the answer
+    // (a 429 of the limit too) comes after the response latency.
+    let (latency, admitted) = {
+        let mut st = lock(&state);
+        let admitted = st.meter(&headers);
+        (st.faults.next_delay(), admitted)
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let result = {
         let mut st = lock(&state);
-        answer(&mut st, &method, &uri, &headers)
+        admitted.and_then(|()| answer(&mut st, &method, &uri, &headers))
     };
     let resp = match result {
         Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),

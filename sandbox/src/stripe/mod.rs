@@ -16,6 +16,11 @@
 //! - faults set at run time: bursts of 429 (optionally with
 //!   `Stripe-Should-Retry` / `Retry-After`), seeded random 429/500, latency,
 //!   a full outage (503);
+//! - Stripe's per-account rate limit, off by default
+//!   ([`StripeSandboxOptions::rate_limit`], [`StripeSandbox::set_rate_limit`]):
+//!   every client of the sandbox shares it, 429 `rate_limit` beyond it, and
+//!   the figures ([`StripeSandbox::rate_stats`]: requests, 429s, the busiest
+//!   second); observer keys stay outside it;
 //! - a response latency with jitter ([`StripeSandboxOptions::latency`],
 //!   [`StripeSandbox::set_response_latency`]; none by default), not a fault:
 //!   [`StripeSandbox::clear_faults`] leaves it;
@@ -31,7 +36,7 @@
 //! clock, observation) and its options; `store` the shared state;
 //! `resources` the table of served resources; `http` the router and its
 //! errors, `auth` the keys; `pagination` and `query` the list and parameter
-//! helpers; `faults` fault injection; one file per resource family
+//! helpers; `faults` fault injection; `limit` the account's rate limit; one file per resource family
 //! (`customers`, `charges`, `catalog`, `subscriptions`, `events`) with its
 //! [`Seed`] builders and its handle helpers; `seed` the fixtures and `demo`
 //! the demo data set.
@@ -44,6 +49,7 @@ mod demo;
 mod events;
 mod faults;
 mod http;
+mod limit;
 mod pagination;
 mod query;
 mod resources;
@@ -64,6 +70,7 @@ use serde_json::Value;
 pub use charges::minor_per_major;
 pub use demo::{demo_dataset, DemoSummary, DEMO_EPOCH};
 pub use faults::Burst;
+pub use limit::{RateLimit, RateStats, LIVE_MODE_PER_SECOND, TEST_MODE_PER_SECOND};
 pub use resources::RESOURCES;
 pub use seed::{fixture, Seed};
 pub use store::merge;
@@ -96,6 +103,12 @@ pub struct StripeSandboxOptions {
     /// jitter] (see [`crate::latency`]); zero by default.
     pub latency: Duration,
     pub jitter: Duration,
+    /// The account's rate limit ([`RateLimit::TEST`], [`RateLimit::LIVE`] or
+    /// any); `None` (the default): unlimited.
+    pub rate_limit: Option<RateLimit>,
+    /// Full-access keys outside the account: never rate limited, left out
+    /// of [`StripeSandbox::rate_stats`] (a test's own checks of the data).
+    pub observer_keys: Vec<String>,
 }
 
 impl Default for StripeSandboxOptions {
@@ -108,6 +121,8 @@ impl Default for StripeSandboxOptions {
             now: None,
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
+            rate_limit: None,
+            observer_keys: Vec::new(),
         }
     }
 }
@@ -130,6 +145,20 @@ impl StripeSandboxOptions {
 
     pub fn with_now(mut self, now: i64) -> Self {
         self.now = Some(now);
+        self
+    }
+
+    /// The account admits at most `limit.per_second` requests in any second.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// A full-access key for a test's own reads, outside the account's rate
+    /// limit and figures (real Stripe has no such key: it keeps the test's
+    /// checks out of what the code under test is measured on).
+    pub fn with_observer_key(mut self, key: impl Into<String>) -> Self {
+        self.observer_keys.push(key.into());
         self
     }
 
@@ -180,6 +209,9 @@ impl StripeSandbox {
         }
         for (k, readable) in &opts.restricted_keys {
             keys.insert(k.clone(), Some(readable.iter().cloned().collect()));
+        }
+        for k in &opts.observer_keys {
+            keys.insert(k.clone(), None);
         }
         let state = Arc::new(Mutex::new(State::new(keys, &opts)));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;

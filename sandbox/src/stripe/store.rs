@@ -1,6 +1,6 @@
 //! The Stripe sandbox's shared state: one [`Collection`] of objects per
 //! resource (with its `(created, id)` index), the keys, the clock, the fault
-//! settings and the request log, behind one mutex ([`Shared`], [`lock`]).
+//! settings, the account's rate limit and the request log, behind one mutex ([`Shared`], [`lock`]).
 //! Also the JSON helpers every part uses ([`merge`], `created` and
 //! `deleted` of an object).
 
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::latency::Latency;
 
 use super::faults::Faults;
+use super::limit::AccountLimiter;
 use super::resources::{singular, RESOURCES};
 use super::{LoggedRequest, StripeSandboxOptions};
 
@@ -49,6 +50,10 @@ pub(super) struct State {
     pub(super) collections: HashMap<String, Collection>,
     /// Key → `None` (full access) or the resources it may read.
     pub(super) keys: HashMap<String, Option<HashSet<String>>>,
+    /// Keys of a test's own reads: outside the account's rate limit and figures.
+    pub(super) observers: HashSet<String>,
+    /// The account's rate limit and its counters.
+    pub(super) limiter: AccountLimiter,
     pub(super) account_id: String,
     pub(super) fixed_now: Option<i64>,
     pub(super) event_seq: u64,
@@ -65,6 +70,8 @@ impl State {
         Self {
             collections: RESOURCES.iter().map(|(p, _)| ((*p).to_owned(), Collection::default())).collect(),
             keys,
+            observers: opts.observer_keys.iter().cloned().collect(),
+            limiter: AccountLimiter::new(opts.rate_limit),
             account_id: opts.account_id.clone(),
             fixed_now: opts.now,
             event_seq: 0,

@@ -411,3 +411,66 @@ async fn answers_at_once_by_default_and_after_the_configured_latency_with_jitter
     sb.set_response_latency(Duration::ZERO, Duration::ZERO);
     assert!(timed(&sb, 3).await.iter().all(|d| *d < Duration::from_millis(25)));
 }
+
+/// `n` requests at once with `key`: their statuses and the 429 bodies.
+async fn at_once(sb: &StripeSandbox, key: &str, n: usize) -> Vec<(u16, Value)> {
+    let client = reqwest::Client::new();
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let req = client.get(format!("{}/v1/customers", sb.base_url())).bearer_auth(key);
+            tokio::spawn(async move {
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_account_rate_limit_is_shared_by_every_key_and_client_of_the_sandbox() {
+    let opts = StripeSandboxOptions::default()
+        .with_restricted_key(RK, &["customers"])
+        .with_rate_limit(RateLimit { per_second: 10, ..RateLimit::TEST });
+    let sb = StripeSandbox::start(opts).await.unwrap();
+    // Eight each: under the limit for either key alone, over it together.
+    let (a, b) = tokio::join!(at_once(&sb, DEFAULT_SECRET_KEY, 8), at_once(&sb, RK, 8));
+    let all: Vec<&(u16, Value)> = a.iter().chain(b.iter()).collect();
+    let limited: Vec<&&(u16, Value)> = all.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(!limited.is_empty(), "16 requests at once against 10 per second: {:?}", sb.rate_stats());
+    assert!(all.iter().all(|(s, _)| *s == 200 || *s == 429));
+    for (_, body) in &limited {
+        assert_eq!(body["error"]["code"], "rate_limit");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+    let stats = sb.rate_stats();
+    assert_eq!(stats.requests, 16);
+    assert_eq!(stats.rate_limited, limited.len() as u64);
+    assert_eq!(sb.status_count(429), stats.rate_limited);
+    assert!(stats.peak_per_second > 10, "{stats:?}");
+    sb.reset_rate_stats();
+    assert_eq!(sb.rate_stats(), RateStats::default());
+    sb.set_rate_limit(None);
+    assert!(at_once(&sb, DEFAULT_SECRET_KEY, 12).await.iter().all(|(s, _)| *s == 200), "lifted at run time");
+    assert_eq!(sb.rate_limit(), None);
+}
+
+#[tokio::test]
+async fn without_a_limit_the_account_is_only_counted_and_observers_are_outside_it() {
+    const OBSERVER: &str = "sk_test_observer_00000000000000000000000";
+    let sb = StripeSandbox::start(StripeSandboxOptions::default().with_observer_key(OBSERVER)).await.unwrap();
+    assert_eq!(sb.rate_limit(), None, "off by default");
+    assert!(at_once(&sb, DEFAULT_SECRET_KEY, 30).await.iter().all(|(s, _)| *s == 200));
+    let stats = sb.rate_stats();
+    assert_eq!((stats.requests, stats.rate_limited), (30, 0));
+    assert!(stats.peak_per_second >= 1);
+
+    sb.set_rate_limit(Some(RateLimit::per_second(1)));
+    assert!(at_once(&sb, OBSERVER, 5).await.iter().all(|(s, _)| *s == 200), "an observer is never limited");
+    assert_eq!(get_with(&sb, Some("sk_test_unknown_key_1234"), "/v1/customers").await.0, 401);
+    assert_eq!(sb.rate_stats(), stats, "neither an observer nor an unknown key is the account's");
+}

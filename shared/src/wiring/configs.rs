@@ -14,7 +14,8 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use secrecy::SecretString;
 
-use crate::adapters::brevo::{BrevoClient, BrevoConfig, BrevoLimits, Rate};
+use super::budget::{self, Instances, Role, StripeBudget};
+use crate::adapters::brevo::{BrevoClient, BrevoConfig};
 use crate::adapters::secrets::{LazySecret, SecretSource};
 use crate::adapters::stripe::StripeClient;
 use crate::adapters::stripe::StripeReader;
@@ -29,18 +30,29 @@ pub struct StripeApiConfig {
     pub base_url: String,
     /// `connectors.stripe.secret_key`, else `STRIPE_SECRET_KEY` / `_ARN` / `_PARAM`.
     pub secret_key: SecretSource,
-    /// `STRIPE_REQUESTS_PER_SECOND`, optional: this process's client-side
-    /// Stripe budget (default 80 live, 20 test), for the poller and the
-    /// consumer alike.
+    /// `STRIPE_REQUESTS_PER_SECOND`, optional: this process's own
+    /// client-side Stripe budget, not divided (poller and consumer alike);
+    /// wins over [`StripeApiConfig::budget`]'s share when set.
     pub requests_per_second: Option<f64>,
+    /// How this process paces Stripe: its own figure, else its part of
+    /// `STRIPE_ACCOUNT_REQUESTS_PER_SECOND` given the poller and the
+    /// `CONSUMER_MAX_CONCURRENCY` consumers (see [`super::budget`]).
+    pub budget: StripeBudget,
 }
 
 impl StripeApiConfig {
+    /// The consumer's (and the CLI's: alone, the role does not matter).
     pub fn from_env(env: &dyn EnvSource, settings: &Settings) -> Result<Self, ConfigError> {
+        Self::for_role(env, settings, Role::Consumer)
+    }
+
+    /// A process in `role` (its part of the account's Stripe budget).
+    pub fn for_role(env: &dyn EnvSource, settings: &Settings, role: Role) -> Result<Self, ConfigError> {
         Ok(Self {
             base_url: config::base_url(env, config::STRIPE_API_BASE, config::DEFAULT_STRIPE_API_BASE)?,
             secret_key: SecretSource::resolve(settings.stripe.secret_key.as_ref(), env, config::STRIPE_SECRET_KEY)?,
             requests_per_second: config::positive_number(env, config::STRIPE_REQUESTS_PER_SECOND)?,
+            budget: StripeBudget::from_env(env, Instances::from_env(env)?, role)?,
         })
     }
 
@@ -49,14 +61,20 @@ impl StripeApiConfig {
         self.secret_key.load(config::STRIPE_SECRET_KEY, aws).await
     }
 
-    /// A client for `key`; `requests_per_second` replaces the client's
-    /// default budget when given.
+    /// A client for `key`, paced by [`StripeApiConfig::budget`] (the
+    /// client's default when nothing is configured and the process is alone).
     pub fn client(&self, key: SecretString) -> Result<StripeClient, ConfigError> {
         let mut builder = StripeClient::builder(self.base_url.clone(), key);
-        if let Some(rps) = self.requests_per_second {
-            builder = builder.requests_per_second(Some(rps));
+        if let Some(pace) = self.budget.pace(builder.key_is_live()) {
+            builder = builder.requests_per_second(Some(pace.per_second));
+            if let Some(burst) = pace.burst {
+                builder = builder.burst(burst);
+            }
         }
-        builder.build().map_err(|e| ConfigError::invalid(config::STRIPE_API_BASE, e.to_string()))
+        let client = builder.build().map_err(|e| ConfigError::invalid(config::STRIPE_API_BASE, e.to_string()))?;
+        let (rate, burst) = client.budget();
+        tracing::info!(requests_per_second = rate, burst, budget = ?self.budget, "Stripe request budget");
+        Ok(client)
     }
 
     /// The consumer's Stripe side (client + product cache) for `key`.
@@ -72,6 +90,8 @@ pub struct BrevoApiConfig {
     pub base_url: String,
     /// `BREVO_API_KEY` / `_ARN` / `_PARAM`.
     pub api_key: SecretSource,
+    /// `CONSUMER_MAX_CONCURRENCY`: the consumers that share the Brevo budget.
+    pub instances: Instances,
 }
 
 impl BrevoApiConfig {
@@ -79,6 +99,7 @@ impl BrevoApiConfig {
         Ok(Self {
             base_url: config::base_url(env, config::BREVO_API_BASE, config::DEFAULT_BREVO_API_BASE)?,
             api_key: SecretSource::resolve(None, env, config::BREVO_API_KEY)?,
+            instances: Instances::from_env(env)?,
         })
     }
 
@@ -87,17 +108,20 @@ impl BrevoApiConfig {
         self.api_key.load(config::BREVO_API_KEY, aws).await
     }
 
-    /// The client for `key`, rate limits from `settings` (`connectors.brevo.rate_limits`).
+    /// The client for `key`, rate limits this process's share of the
+    /// connector's Brevo budget (`connectors.brevo.rate_limits`, see
+    /// [`budget::brevo_limits`]).
     pub fn client(&self, key: SecretString, settings: &Settings) -> Result<BrevoClient, ConfigError> {
         let mut cfg = BrevoConfig::new(self.base_url.clone(), key);
-        let r = settings.brevo.rate_limits;
-        let d = BrevoLimits::default();
-        cfg.limits = BrevoLimits {
-            contacts: Rate::per_second(f64::from(r.contacts_rps), r.contacts_rps.max(1)),
-            events: Rate::per_second(f64::from(r.events_rps), r.events_rps.max(1)),
-            orders: Rate::per_second(f64::from(r.orders_rps), r.orders_rps.max(1)),
-            other: d.other,
-        };
+        cfg.limits = budget::brevo_limits(&settings.brevo.rate_limits, self.instances);
+        let l = &cfg.limits;
+        tracing::info!(
+            contacts_rps = l.contacts.per_second,
+            events_rps = l.events.per_second,
+            orders_rps = l.orders.per_second,
+            shares = self.instances.brevo_shares(),
+            "Brevo request budget"
+        );
         BrevoClient::new(cfg).map_err(|e| ConfigError::invalid(config::BREVO_API_BASE, e.to_string()))
     }
 }
@@ -215,7 +239,8 @@ impl PollerConfig {
         let settings = super::settings(env)?;
         let queue_url = config::required(env, config::QUEUE_URL)?;
         let cursor_table = config::required(env, config::CURSOR_TABLE)?;
-        Ok(Self { stripe: StripeApiConfig::from_env(env, &settings)?, settings, queue_url, cursor_table })
+        let stripe = StripeApiConfig::for_role(env, &settings, Role::Poller)?;
+        Ok(Self { stripe, settings, queue_url, cursor_table })
     }
 
     /// The poller's Stripe client for `key`, with its budget.

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::*;
+use crate::adapters::brevo::Family;
 use crate::adapters::secrets::SecretSource;
 use crate::config::{
-    BREVO_API_KEY, CONNECTOR_CONFIG, CURSOR_TABLE, DEDUP_TABLE, DLQ_URL, QUEUE_URL, STRIPE_API_BASE,
-    STRIPE_REQUESTS_PER_SECOND, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_TOLERANCE_SECS,
+    BREVO_API_KEY, CONNECTOR_CONFIG, CONSUMER_MAX_CONCURRENCY, CURSOR_TABLE, DEDUP_TABLE, DLQ_URL, QUEUE_URL,
+    STRIPE_ACCOUNT_REQUESTS_PER_SECOND, STRIPE_API_BASE, STRIPE_REQUESTS_PER_SECOND, STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_TOLERANCE_SECS,
 };
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -180,4 +182,57 @@ async fn a_key_held_in_the_environment_loads_without_aws() {
     let e = PollerConfig::from_env(&arn).unwrap().stripe.load_key(None).await.unwrap_err();
     assert_eq!(e.kind(), "SecretUnavailable");
     assert!(e.to_string().contains(STRIPE_SECRET_KEY), "{e}");
+}
+
+/// The deployed consumer's and poller's variables for the budgets, as the template sets them.
+const SHARED_BUDGET: [(&str, &str); 2] = [(STRIPE_ACCOUNT_REQUESTS_PER_SECOND, "20"), (CONSUMER_MAX_CONCURRENCY, "2")];
+
+fn key() -> SecretString {
+    SecretString::from("sk_test_cfg_secret".to_owned())
+}
+
+#[test]
+fn deployed_the_poller_takes_a_tenth_of_the_stripe_budget_and_each_consumer_half_the_rest() {
+    let mut vars = POLLER.to_vec();
+    vars.extend(SHARED_BUDGET);
+    let poller = PollerConfig::from_env(&env(&vars)).unwrap().stripe_client(key()).unwrap();
+    let mut vars = CONSUMER.to_vec();
+    vars.extend(SHARED_BUDGET);
+    let cfg = ConsumerConfig::from_env(&env(&vars)).unwrap();
+    let consumer = cfg.stripe.client(key()).unwrap();
+    for (c, rps) in [(&poller, 2.0), (&consumer, 9.0)] {
+        let (rate, burst) = c.budget();
+        assert!((rate.unwrap() - rps).abs() < 1e-9, "{rate:?}");
+        assert_eq!(burst, 1, "no saved-up requests: together they keep to 20 in every second");
+    }
+    // Without the figures a lone process keeps the client's default.
+    let alone = ConsumerConfig::from_env(&env(&CONSUMER)).unwrap().stripe.client(key()).unwrap();
+    assert_eq!(alone.budget(), (Some(crate::adapters::stripe::DEFAULT_TEST_RPS), 20));
+}
+
+#[test]
+fn the_process_budget_still_wins_over_the_account_share() {
+    let mut vars = POLLER.to_vec();
+    vars.extend(SHARED_BUDGET);
+    vars.push((STRIPE_REQUESTS_PER_SECOND, "9"));
+    let c = PollerConfig::from_env(&env(&vars)).unwrap().stripe_client(key()).unwrap();
+    assert_eq!(c.budget(), (Some(9.0), 9), "this process's own budget, undivided, as before");
+}
+
+#[test]
+fn deployed_each_consumer_paces_brevo_at_its_share_of_the_configured_budget() {
+    let mut vars = CONSUMER.to_vec();
+    vars.extend(SHARED_BUDGET);
+    let cfg = ConsumerConfig::from_env(&env(&vars)).unwrap();
+    assert_eq!(cfg.brevo.instances, budget::Instances::Deployed { consumers: 2 });
+    let brevo = cfg.brevo.client(SecretString::from("xkeysib-x".to_owned()), &cfg.settings).unwrap();
+    for (family, rps) in [(Family::Contacts, 4.0), (Family::Events, 4.0), (Family::Orders, 2.0)] {
+        let bucket = brevo.limiter(family);
+        assert_eq!((bucket.rate(), bucket.burst()), (Some(rps), 1), "{family:?}: half of 80 % of the General plan");
+    }
+    let bad = [(CONSUMER_MAX_CONCURRENCY, "none")];
+    let mut vars = CONSUMER.to_vec();
+    vars.extend(bad);
+    let e = ConsumerConfig::from_env(&env(&vars)).unwrap_err().to_string();
+    assert!(e.starts_with(CONSUMER_MAX_CONCURRENCY), "{e}");
 }

@@ -110,6 +110,7 @@ pub struct StripeClientBuilder {
     timeout: Duration,
     retry: RetryPolicy,
     rps: Option<Option<f64>>,
+    burst: Option<u32>,
 }
 
 impl StripeClientBuilder {
@@ -129,6 +130,20 @@ impl StripeClientBuilder {
     pub fn requests_per_second(mut self, rps: Option<f64>) -> Self {
         self.rps = Some(rps.filter(|r| r.is_finite() && *r > 0.0));
         self
+    }
+
+    /// How many requests the budget lets out at once after a quiet spell
+    /// (≥ 1). Unset: one second's worth (burst = rate). A share of an
+    /// account-wide budget uses 1, so that processes together keep to the
+    /// account's budget in every second (see `wiring::budget`).
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst.max(1));
+        self
+    }
+
+    /// True for a `sk_live_…` / `rk_live_…` key (the default budget depends on it).
+    pub fn key_is_live(&self) -> bool {
+        key_mode_is_live(self.key.expose_secret())
     }
 
     pub fn build(self) -> Result<StripeClient, StripeError> {
@@ -159,7 +174,11 @@ impl StripeClientBuilder {
                 key: self.key,
                 live,
                 retry: self.retry.rules(),
-                budget: rps.map_or_else(TokenBucket::unlimited, TokenBucket::with_one_second_burst),
+                budget: match (rps, self.burst) {
+                    (None, _) => TokenBucket::unlimited(),
+                    (Some(r), None) => TokenBucket::with_one_second_burst(r),
+                    (Some(r), Some(b)) => TokenBucket::new(r, b),
+                },
                 counters: Counters::default(),
             }),
         })
@@ -199,6 +218,7 @@ impl StripeClient {
             timeout: Duration::from_secs(20),
             retry: RetryPolicy::default(),
             rps: None,
+            burst: None,
         }
     }
 
@@ -219,6 +239,11 @@ impl StripeClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base
+    }
+
+    /// The client-side budget: requests per second (`None`: unlimited) and burst.
+    pub fn budget(&self) -> (Option<f64>, u32) {
+        (self.inner.budget.rate(), self.inner.budget.burst())
     }
 
     pub fn stats(&self) -> StripeStats {

@@ -18,8 +18,10 @@
 //!   (`lock_timeout`), 429, 5xx and network errors are retried with
 //!   exponential backoff and full jitter, honouring `Retry-After` (clamped).
 //! - Rate limits: <https://docs.stripe.com/rate-limits> — 100 r/s live,
-//!   25 r/s test; the default budget stays under them (80 / 20), a
-//!   [`TokenBucket`](crate::adapters::http::TokenBucket) with burst = rate.
+//!   25 r/s test, per account; the default budget stays under them (80 /
+//!   20), a [`TokenBucket`](crate::adapters::http::TokenBucket) with burst =
+//!   rate; a process's share of an account-wide budget uses burst 1
+//!   (`wiring::budget`).
 //! - Errors (`error`): no error text ever contains the key: Stripe's own
 //!   messages carry a masked key (`sk_test_****abcd`), which is dropped or
 //!   redacted.

@@ -300,3 +300,15 @@ fn key_mode_and_default_budget_follow_the_key_prefix() {
     assert_eq!(test.inner.budget.rate(), Some(DEFAULT_TEST_RPS));
     assert_no_key(&format!("{test:?}"));
 }
+
+#[test]
+fn a_share_of_an_account_budget_has_a_burst_of_one() {
+    let key = || SecretString::from("sk_test_x".to_owned());
+    let b = StripeClient::builder("https://api.stripe.com", key());
+    assert!(!b.key_is_live());
+    let shared = b.requests_per_second(Some(6.5)).burst(1).build().unwrap();
+    assert_eq!(shared.budget(), (Some(6.5), 1));
+    let own = StripeClient::builder("https://api.stripe.com", key()).requests_per_second(Some(12.0)).build().unwrap();
+    assert_eq!(own.budget(), (Some(12.0), 12), "without a burst: one second's worth, as before");
+    assert!(StripeClient::builder("https://api.stripe.com", SecretString::from("rk_live_x".to_owned())).key_is_live());
+}
